@@ -1,0 +1,33 @@
+# One place for the project's commands; the README and .ci/run call these targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv test lint typecheck pytest sim clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check hlrd simulator tests bench
+	$(BIN)/ruff format --check hlrd simulator tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+sim: $(STAMP)
+	$(BIN)/hlrd-sim --scenario config/scenarios/demo.toml
+
+clean:
+	rm -rf $(VENV) build *.egg-info

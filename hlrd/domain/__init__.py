@@ -1,0 +1,1 @@
+"""Plain data and numbering facts: no I/O. Shared by the daemon and the simulator."""

@@ -1,0 +1,176 @@
+"""SMPP 3.4 numbers: command ids, command_status values and TLV tags.
+
+Kept as IntEnums so logs and test failures show names instead of hex, while the
+codec still works with plain ints on the hot path.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class CommandId(IntEnum):
+    GENERIC_NACK = 0x80000000
+    BIND_RECEIVER = 0x00000001
+    BIND_RECEIVER_RESP = 0x80000001
+    BIND_TRANSMITTER = 0x00000002
+    BIND_TRANSMITTER_RESP = 0x80000002
+    QUERY_SM = 0x00000003
+    QUERY_SM_RESP = 0x80000003
+    SUBMIT_SM = 0x00000004
+    SUBMIT_SM_RESP = 0x80000004
+    DELIVER_SM = 0x00000005
+    DELIVER_SM_RESP = 0x80000005
+    UNBIND = 0x00000006
+    UNBIND_RESP = 0x80000006
+    BIND_TRANSCEIVER = 0x00000009
+    BIND_TRANSCEIVER_RESP = 0x80000009
+    ENQUIRE_LINK = 0x00000015
+    ENQUIRE_LINK_RESP = 0x80000015
+    DATA_SM = 0x00000103
+    DATA_SM_RESP = 0x80000103
+
+
+RESPONSE_BIT = 0x80000000
+
+
+def is_response(command_id: int) -> bool:
+    return bool(command_id & RESPONSE_BIT)
+
+
+def response_id(command_id: int) -> int:
+    """The command_id that answers a request (generic_nack has no answer of its own)."""
+    return command_id | RESPONSE_BIT
+
+
+class Status(IntEnum):
+    """command_status values (SMPP 3.4 §5.1.3) that this project emits or interprets."""
+
+    ESME_ROK = 0x00
+    ESME_RINVMSGLEN = 0x01
+    ESME_RINVCMDLEN = 0x02
+    ESME_RINVCMDID = 0x03
+    ESME_RINVBNDSTS = 0x04
+    ESME_RALYBND = 0x05
+    ESME_RINVPRTFLG = 0x06
+    ESME_RINVREGDLVFLG = 0x07
+    ESME_RSYSERR = 0x08
+    ESME_RINVSRCADR = 0x0A
+    ESME_RINVDSTADR = 0x0B
+    ESME_RINVMSGID = 0x0C
+    ESME_RBINDFAIL = 0x0D
+    ESME_RINVPASWD = 0x0E
+    ESME_RINVSYSID = 0x0F
+    ESME_RCANCELFAIL = 0x11
+    ESME_RREPLACEFAIL = 0x13
+    ESME_RMSGQFUL = 0x14
+    ESME_RINVSERTYP = 0x15
+    ESME_RINVNUMDESTS = 0x33
+    ESME_RINVDLNAME = 0x34
+    ESME_RINVDESTFLAG = 0x40
+    ESME_RINVSUBREP = 0x42
+    ESME_RINVESMCLASS = 0x43
+    ESME_RCNTSUBDL = 0x44
+    ESME_RSUBMITFAIL = 0x45
+    ESME_RINVSRCTON = 0x48
+    ESME_RINVSRCNPI = 0x49
+    ESME_RINVDSTTON = 0x50
+    ESME_RINVDSTNPI = 0x51
+    ESME_RINVSYSTYP = 0x53
+    ESME_RINVREPFLAG = 0x54
+    ESME_RINVNUMMSGS = 0x55
+    ESME_RTHROTTLED = 0x58
+    ESME_RINVSCHED = 0x61
+    ESME_RINVEXPIRY = 0x62
+    ESME_RINVDFTMSGID = 0x63
+    ESME_RX_T_APPN = 0x64
+    ESME_RX_P_APPN = 0x65
+    ESME_RX_R_APPN = 0x66
+    ESME_RQUERYFAIL = 0x67
+    ESME_RINVOPTPARSTREAM = 0xC0
+    ESME_ROPTPARNOTALLWD = 0xC1
+    ESME_RINVPARLEN = 0xC2
+    ESME_RMISSINGOPTPARAM = 0xC3
+    ESME_RINVOPTPARAMVAL = 0xC4
+    ESME_RDELIVERYFAILURE = 0xFE
+    ESME_RUNKNOWNERR = 0xFF
+
+
+def status_name(status: int) -> str:
+    try:
+        return Status(status).name
+    except ValueError:
+        return f"0x{status:08X}"
+
+
+class Tag(IntEnum):
+    """Standard TLV tags (SMPP 3.4 §5.3.2)."""
+
+    DEST_ADDR_SUBUNIT = 0x0005
+    DEST_NETWORK_TYPE = 0x0006
+    DEST_BEARER_TYPE = 0x0007
+    DEST_TELEMATICS_ID = 0x0008
+    SOURCE_ADDR_SUBUNIT = 0x000D
+    SOURCE_NETWORK_TYPE = 0x000E
+    SOURCE_BEARER_TYPE = 0x000F
+    SOURCE_TELEMATICS_ID = 0x0010
+    QOS_TIME_TO_LIVE = 0x0017
+    PAYLOAD_TYPE = 0x0019
+    ADDITIONAL_STATUS_INFO_TEXT = 0x001D
+    RECEIPTED_MESSAGE_ID = 0x001E
+    MS_MSG_WAIT_FACILITIES = 0x0030
+    PRIVACY_INDICATOR = 0x0201
+    SOURCE_SUBADDRESS = 0x0202
+    DEST_SUBADDRESS = 0x0203
+    USER_MESSAGE_REFERENCE = 0x0204
+    USER_RESPONSE_CODE = 0x0205
+    SOURCE_PORT = 0x020A
+    DESTINATION_PORT = 0x020B
+    SAR_MSG_REF_NUM = 0x020C
+    LANGUAGE_INDICATOR = 0x020D
+    SAR_TOTAL_SEGMENTS = 0x020E
+    SAR_SEGMENT_SEQNUM = 0x020F
+    SC_INTERFACE_VERSION = 0x0210
+    CALLBACK_NUM_PRES_IND = 0x0302
+    CALLBACK_NUM_ATAG = 0x0303
+    NUMBER_OF_MESSAGES = 0x0304
+    CALLBACK_NUM = 0x0381
+    DPF_RESULT = 0x0420
+    SET_DPF = 0x0421
+    MS_AVAILABILITY_STATUS = 0x0422
+    NETWORK_ERROR_CODE = 0x0423
+    MESSAGE_PAYLOAD = 0x0424
+    DELIVERY_FAILURE_REASON = 0x0425
+    MORE_MESSAGES_TO_SEND = 0x0426
+    MESSAGE_STATE = 0x0427
+    USSD_SERVICE_OP = 0x0501
+    DISPLAY_TIME = 0x1201
+    SMS_SIGNAL = 0x1203
+    MS_VALIDITY = 0x1204
+    ALERT_ON_MESSAGE_DELIVERY = 0x130C
+    ITS_REPLY_TYPE = 0x1380
+    ITS_SESSION_INFO = 0x1383
+
+
+class MessageState(IntEnum):
+    """message_state values (SMPP 3.4 §5.2.28), used in receipts and query_sm_resp."""
+
+    ENROUTE = 1
+    DELIVERED = 2
+    EXPIRED = 3
+    DELETED = 4
+    UNDELIVERABLE = 5
+    ACCEPTED = 6
+    UNKNOWN = 7
+    REJECTED = 8
+
+
+class EsmClass:
+    """esm_class bits that matter for receipts."""
+
+    DELIVERY_RECEIPT = 0x04
+    MESSAGE_TYPE_MASK = 0x3C
+
+
+INTERFACE_VERSION_34 = 0x34
+NETWORK_TYPE_GSM = 3

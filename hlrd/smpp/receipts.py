@@ -1,0 +1,241 @@
+"""Delivery receipts: the de-facto text format (SMPP 3.4 Appendix B) and receipt TLVs.
+
+HLR providers over SMPP answer a lookup with a receipt. Vendors differ in case,
+field order, date precision and which fields they send, and add their own
+`key:value` pairs (`imsi:`, `mccmnc:`, `msc:` ...). The parser accepts all of that;
+the builder writes the canonical form. Message ids are compared after normalisation
+because SMSCs famously answer submit_sm_resp in hex and put the same id in decimal
+in the receipt (or pad it with zeros, or change its case).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .constants import NETWORK_TYPE_GSM, EsmClass, MessageState, Tag
+from .pdu import DeliverSm, Pdu, Tlv, make_tlv
+
+STAT_TO_STATE: dict[str, MessageState] = {
+    "ENROUTE": MessageState.ENROUTE,
+    "DELIVRD": MessageState.DELIVERED,
+    "DELIVERED": MessageState.DELIVERED,
+    "EXPIRED": MessageState.EXPIRED,
+    "DELETED": MessageState.DELETED,
+    "UNDELIV": MessageState.UNDELIVERABLE,
+    "UNDELIVERABLE": MessageState.UNDELIVERABLE,
+    "ACCEPTD": MessageState.ACCEPTED,
+    "ACCEPTED": MessageState.ACCEPTED,
+    "UNKNOWN": MessageState.UNKNOWN,
+    "REJECTD": MessageState.REJECTED,
+    "REJECTED": MessageState.REJECTED,
+}
+
+STATE_TO_STAT: dict[MessageState, str] = {
+    MessageState.ENROUTE: "ENROUTE",
+    MessageState.DELIVERED: "DELIVRD",
+    MessageState.EXPIRED: "EXPIRED",
+    MessageState.DELETED: "DELETED",
+    MessageState.UNDELIVERABLE: "UNDELIV",
+    MessageState.ACCEPTED: "ACCEPTD",
+    MessageState.UNKNOWN: "UNKNOWN",
+    MessageState.REJECTED: "REJECTD",
+}
+
+_KNOWN_STATES = frozenset(int(s) for s in MessageState)
+
+_STANDARD_KEYS = {"id", "sub", "dlvrd", "submit date", "done date", "stat", "err", "text"}
+
+# A key is a word (letters, digits, '_', '-'), or the two-word date keys, followed by ':'
+# at the start or after white space.
+_KEY = re.compile(r"(?:^|(?<=\s))(submit[ _]date|done[ _]date|[A-Za-z][A-Za-z0-9_-]*):", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    message_id: str
+    stat: str = "UNKNOWN"
+    err: str = "000"
+    sub: str | None = None
+    dlvrd: str | None = None
+    submit_date: datetime | None = None
+    done_date: datetime | None = None
+    text: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+    network_error: tuple[int, int] | None = None  # (network type, error code) from the TLV
+
+    @property
+    def state(self) -> MessageState:
+        return STAT_TO_STATE.get(self.stat.upper(), MessageState.UNKNOWN)
+
+    @property
+    def error_code(self) -> int | None:
+        """The error as an int: the network_error_code TLV if sent, else `err:`."""
+        if self.network_error is not None:
+            return self.network_error[1]
+        try:
+            return int(self.err, 10)
+        except ValueError:
+            try:
+                return int(self.err, 16)
+            except ValueError:
+                return None
+
+
+def _parse_date(value: str) -> datetime | None:
+    digits = value.strip()
+    for fmt, size in (("%y%m%d%H%M%S", 12), ("%y%m%d%H%M", 10)):
+        if len(digits) == size and digits.isdigit():
+            try:
+                return datetime.strptime(digits, fmt)
+            except ValueError:
+                return None
+    return None
+
+
+def format_date(value: datetime) -> str:
+    return value.strftime("%y%m%d%H%M")
+
+
+def parse_receipt_text(text: str) -> dict[str, str]:
+    """Split receipt text into lower-cased keys and values; `text:` takes the rest."""
+    fields: dict[str, str] = {}
+    matches = list(_KEY.finditer(text))
+    for i, m in enumerate(matches):
+        key = m.group(1).lower().replace("_", " ")
+        if key not in ("submit date", "done date"):
+            key = key.replace(" ", "_")
+        if key == "text":
+            fields["text"] = text[m.end() :]
+            break
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        fields.setdefault(key, text[m.end() : end].strip())
+    return fields
+
+
+def receipt_from_text(text: str) -> Receipt | None:
+    """Parse receipt text; None when it has no `id:` (then it is not a receipt)."""
+    f = parse_receipt_text(text)
+    if "id" not in f:
+        return None
+    return Receipt(
+        message_id=f["id"],
+        stat=f.get("stat", "UNKNOWN").upper(),
+        err=f.get("err", "000"),
+        sub=f.get("sub"),
+        dlvrd=f.get("dlvrd"),
+        submit_date=_parse_date(f.get("submit date", "")),
+        done_date=_parse_date(f.get("done date", "")),
+        text=f.get("text", ""),
+        extra={k: v for k, v in f.items() if k not in _STANDARD_KEYS},
+    )
+
+
+def receipt_text(r: Receipt) -> str:
+    """Canonical receipt text. Vendor fields go between `err:` and `text:`."""
+    now = datetime.now().replace(microsecond=0)
+    parts = [
+        f"id:{r.message_id}",
+        f"sub:{r.sub or '001'}",
+        f"dlvrd:{r.dlvrd or ('001' if r.state == MessageState.DELIVERED else '000')}",
+        f"submit date:{format_date(r.submit_date or now)}",
+        f"done date:{format_date(r.done_date or now)}",
+        f"stat:{r.stat}",
+        f"err:{r.err}",
+    ]
+    parts += [f"{k}:{v}" for k, v in r.extra.items()]
+    parts.append(f"text:{r.text}")
+    return " ".join(parts)
+
+
+def network_error_tlv(code: int, network_type: int = NETWORK_TYPE_GSM) -> Tlv:
+    return Tlv(Tag.NETWORK_ERROR_CODE, struct.pack(">BH", network_type, code))
+
+
+def receipt_tlvs(r: Receipt) -> list[Tlv]:
+    tlvs = [
+        make_tlv(Tag.RECEIPTED_MESSAGE_ID, r.message_id),
+        make_tlv(Tag.MESSAGE_STATE, int(r.state)),
+    ]
+    code = r.error_code
+    if r.network_error is not None:
+        tlvs.append(network_error_tlv(r.network_error[1], r.network_error[0]))
+    elif code:
+        tlvs.append(network_error_tlv(code))
+    return tlvs
+
+
+def is_receipt(pdu: Pdu) -> bool:
+    if not isinstance(pdu, DeliverSm):
+        return False
+    return (pdu.esm_class & EsmClass.MESSAGE_TYPE_MASK) == EsmClass.DELIVERY_RECEIPT or (
+        pdu.tlv(Tag.RECEIPTED_MESSAGE_ID) is not None
+    )
+
+
+def receipt_from_pdu(pdu: DeliverSm) -> Receipt | None:
+    """The receipt in a deliver_sm: text fields, completed by the receipt TLVs.
+
+    TLVs win where both are present, as they are typed and unambiguous; the text
+    keeps the vendor fields the TLVs cannot carry.
+    """
+    if not is_receipt(pdu):
+        return None
+    body = pdu.short_message
+    if not body:
+        payload = pdu.get(Tag.MESSAGE_PAYLOAD)
+        body = payload if isinstance(payload, bytes) else b""
+    parsed = receipt_from_text(body.decode("latin-1")) if body else None
+    tlv_id = pdu.get(Tag.RECEIPTED_MESSAGE_ID)
+    tlv_state = pdu.get(Tag.MESSAGE_STATE)
+    neterr = pdu.get(Tag.NETWORK_ERROR_CODE)
+    network_error = None
+    if isinstance(neterr, bytes) and len(neterr) == 3:
+        nt, code = struct.unpack(">BH", neterr)
+        network_error = (nt, code)
+    if parsed is None:
+        if not isinstance(tlv_id, str):
+            return None
+        parsed = Receipt(message_id=tlv_id)
+    stat = parsed.stat
+    if isinstance(tlv_state, int) and tlv_state in _KNOWN_STATES:
+        stat = STATE_TO_STAT[MessageState(tlv_state)]
+    return Receipt(
+        message_id=tlv_id if isinstance(tlv_id, str) and tlv_id else parsed.message_id,
+        stat=stat,
+        err=parsed.err if network_error is None else f"{network_error[1]:03d}",
+        sub=parsed.sub,
+        dlvrd=parsed.dlvrd,
+        submit_date=parsed.submit_date,
+        done_date=parsed.done_date,
+        text=parsed.text,
+        extra=parsed.extra,
+        network_error=network_error,
+    )
+
+
+_HEX = re.compile(r"^[0-9a-f]+$")
+_DEC = re.compile(r"^[0-9]+$")
+
+
+def message_id_keys(message_id: str) -> frozenset[str]:
+    """Every canonical form an id may stand for.
+
+    "1A2B" is hex; "00123" may be decimal or hex (SMSCs disagree), so it yields both
+    numbers; anything else is compared case-insensitively without leading zeros.
+    Two ids match when their key sets intersect.
+    """
+    s = message_id.strip().lower()
+    if not s:
+        return frozenset()
+    if _DEC.match(s):
+        return frozenset({f"n:{int(s, 10)}", f"n:{int(s, 16)}"})
+    if _HEX.match(s):
+        return frozenset({f"n:{int(s, 16)}"})
+    return frozenset({"s:" + (s.lstrip("0") or "0")})
+
+
+def same_message_id(a: str, b: str) -> bool:
+    return not message_id_keys(a).isdisjoint(message_id_keys(b))

@@ -1,0 +1,321 @@
+"""Thin asyncio glue around `Session`, for both roles.
+
+What lives here and not in the session is everything that needs a clock or a
+socket: the window of outstanding requests (a sender waits for a free slot), a
+future per request resolved by sequence number, request expiry, keepalive, failing
+in-flight requests when the link drops, and write coalescing. Writes are gathered
+and flushed once per event-loop turn: measured at 2-4x the throughput of one
+`write()` per PDU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+import structlog
+
+from .constants import Status, status_name
+from .errors import ConnectionLost, RequestTimeout, ResponseError, SmppError, WindowClosed
+from .pdu import Bind, EnquireLink, Pdu, Unbind
+from .session import PduRejected, RequestReceived, ResponseReceived, Role, Session, State, Unbound
+
+log = structlog.get_logger("hlrd.smpp")
+
+
+@dataclass(frozen=True, slots=True)
+class LinkConfig:
+    """Timers and limits of one SMPP link."""
+
+    window: int = 10
+    request_timeout: float = 10.0
+    enquire_link_interval: float = 30.0  # send enquire_link after this long without input
+    keepalive_timeout: float = 10.0  # ... and drop the link if it gets no answer in this
+    unbind_timeout: float = 2.0
+    max_pdu_length: int = 64 * 1024
+
+
+class Handler:
+    """Application hooks. Subclass and override what you need."""
+
+    def connection_made(self, conn: SmppConnection) -> None:
+        """The TCP link is up (not yet bound)."""
+
+    def handle_request(self, conn: SmppConnection, pdu: Pdu) -> Pdu | None:
+        """Answer a request: return the response now, or None and `conn.respond()` later."""
+        return None
+
+    def connection_lost(self, conn: SmppConnection, exc: Exception | None) -> None:
+        """The link is gone; outstanding requests have already been failed."""
+
+
+class SmppConnection(asyncio.Protocol):
+    def __init__(self, session: Session, handler: Handler, config: LinkConfig) -> None:
+        self.session = session
+        self.handler = handler
+        self.config = config
+        self.transport: asyncio.Transport | None = None
+        self.peer: str = "?"
+        self._loop = asyncio.get_running_loop()
+        self._window = asyncio.Semaphore(config.window)
+        self._waiters: dict[int, asyncio.Future[Pdu]] = {}
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._flush_pending = False
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._closed = self._loop.create_future()
+        self._keepalive: asyncio.Task[None] | None = None
+        self._closing = False
+        self.last_input = self._loop.time()
+
+    # -- asyncio.Protocol ------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.last_input = self._loop.time()
+        if self.config.enquire_link_interval > 0:
+            self._keepalive = self._loop.create_task(self._keepalive_loop())
+        self.handler.connection_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_input = self._loop.time()
+        for event in self.session.receive_data(data):
+            if isinstance(event, ResponseReceived):
+                self._resolve(event.pdu.sequence, event.pdu, None)
+            elif isinstance(event, RequestReceived):
+                reply = self.handler.handle_request(self, event.pdu)
+                if reply is not None:
+                    self.respond(reply)
+            elif isinstance(event, PduRejected):
+                self._on_rejected(event)
+            elif isinstance(event, Unbound):
+                log.info("smpp.peer_unbound", peer=self.peer)
+                self._closing = True
+                self._flush()
+                self._close_transport()
+        if self.session.has_data_to_send:
+            self._schedule_flush()
+
+    def _on_rejected(self, event: PduRejected) -> None:
+        err = event.error
+        log.warning(
+            "smpp.pdu_rejected",
+            peer=self.peer,
+            error=err.args[0],
+            status=status_name(err.status),
+            sequence=err.sequence,
+            fatal=err.fatal,
+        )
+        if err.command_id & 0x80000000:
+            self._resolve(err.sequence, None, err)
+        if err.fatal:
+            self._closing = True
+            self._flush()
+            self._close_transport()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self.session.close()
+        for seq in list(self._waiters):
+            self._resolve(seq, None, ConnectionLost(f"link to {self.peer} dropped"))
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+        self._writable.set()
+        if not self._closed.done():
+            self._closed.set_result(None)
+        self.handler.connection_lost(self, exc)
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    # -- sending -----------------------------------------------------------------
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._waiters)
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_pending:
+            self._flush_pending = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        data = self.session.data_to_send()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def respond(self, pdu: Pdu) -> None:
+        """Send a response (or any PDU that expects no answer)."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.session.send(pdu)
+        self._schedule_flush()
+
+    async def request(self, pdu: Pdu, timeout: float | None = None) -> Pdu:
+        """Send a request and wait for its response; waits for a window slot first.
+
+        Raises RequestTimeout when no answer comes in time, ConnectionLost when the
+        link drops first, WindowClosed when the link is closing. A response with a
+        non-zero command_status is returned, not raised: callers decide.
+        """
+        if self._closing:
+            raise WindowClosed(f"link to {self.peer} is closing")
+        async with self._window:
+            if not self._writable.is_set():
+                await self._writable.wait()
+            if self._closing:
+                raise WindowClosed(f"link to {self.peer} is closing")
+            return await self._send_tracked(pdu, timeout or self.config.request_timeout)
+
+    def send_request_nowait(self, pdu: Pdu, timeout: float | None = None) -> asyncio.Future[Pdu]:
+        """Queue a request now, outside the window, and return the future of its answer.
+
+        For the few PDUs whose place on the wire matters (keepalive, or a peer that
+        must send a receipt before the response it relates to).
+        """
+        if self._closing:
+            raise WindowClosed(f"link to {self.peer} is closing")
+        timeout = timeout or self.config.request_timeout
+        self.session.send(pdu)
+        seq = pdu.sequence
+        fut: asyncio.Future[Pdu] = self._loop.create_future()
+        self._waiters[seq] = fut
+        self._timers[seq] = self._loop.call_later(timeout, self._expire, seq, timeout)
+        self._schedule_flush()
+        return fut
+
+    async def _send_tracked(self, pdu: Pdu, timeout: float) -> Pdu:
+        fut = self.send_request_nowait(pdu, timeout)
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            self._forget(pdu.sequence)
+            raise
+
+    def _forget(self, seq: int) -> None:
+        self._waiters.pop(seq, None)
+        timer = self._timers.pop(seq, None)
+        if timer is not None:
+            timer.cancel()
+        self.session.expire(seq)
+
+    def _expire(self, seq: int, timeout: float) -> None:
+        self._timers.pop(seq, None)
+        self.session.expire(seq)
+        self._resolve(seq, None, RequestTimeout(f"no answer from {self.peer} in {timeout}s"))
+
+    def _resolve(self, seq: int, pdu: Pdu | None, exc: Exception | None) -> None:
+        fut = self._waiters.pop(seq, None)
+        timer = self._timers.pop(seq, None)
+        if timer is not None:
+            timer.cancel()
+        if fut is None or fut.done():
+            return
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            assert pdu is not None
+            fut.set_result(pdu)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def bind(self, pdu: Bind) -> Pdu:
+        """Bind and raise ResponseError when the peer refuses."""
+        resp = await self.request(pdu)
+        if resp.status != Status.ESME_ROK:
+            raise ResponseError(resp.status, resp.command_id)
+        return resp
+
+    async def close(self) -> None:
+        """Orderly close: unbind (bounded wait) if bound, then drop the TCP link."""
+        if self.session.state.bound and not self._closing:
+            with contextlib.suppress(SmppError, TimeoutError):
+                await self.request(Unbind(), timeout=self.config.unbind_timeout)
+        self._closing = True
+        self._flush()
+        self._close_transport()
+        await self.wait_closed()
+
+    def abort(self) -> None:
+        """Drop the link now (no unbind); in-flight requests fail with ConnectionLost."""
+        self._closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _close_transport(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    async def wait_closed(self) -> None:
+        await asyncio.shield(self._closed)
+
+    async def _keepalive_loop(self) -> None:
+        """enquire_link only when the link has been idle; drop it if the peer is gone."""
+        interval = self.config.enquire_link_interval
+        while not self._closing:
+            idle = self._loop.time() - self.last_input
+            if idle < interval:
+                await asyncio.sleep(interval - idle)
+                continue
+            if not (self.session.state is State.OPEN or self.session.state.bound):
+                return
+            try:
+                await self._send_tracked(EnquireLink(), self.config.keepalive_timeout)
+            except RequestTimeout:
+                log.warning("smpp.link_dead", peer=self.peer, timeout=self.config.keepalive_timeout)
+                self.abort()
+                return
+            except SmppError:
+                return
+
+
+async def serve(
+    handler_factory: Callable[[], Handler],
+    host: str,
+    port: int,
+    config: LinkConfig | None = None,
+) -> asyncio.Server:
+    """Listen for ESMEs; each connection gets its own session and handler."""
+    cfg = config or LinkConfig()
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: SmppConnection(Session(Role.SMSC, cfg.max_pdu_length), handler_factory(), cfg),
+        host,
+        port,
+    )
+
+
+async def connect(
+    host: str,
+    port: int,
+    handler: Handler | None = None,
+    config: LinkConfig | None = None,
+    connect_timeout: float = 5.0,
+) -> SmppConnection:
+    """Open a TCP link to an SMSC as an ESME (not yet bound)."""
+    cfg = config or LinkConfig()
+    loop = asyncio.get_running_loop()
+    _, conn = await asyncio.wait_for(
+        loop.create_connection(
+            lambda: SmppConnection(
+                Session(Role.ESME, cfg.max_pdu_length), handler or Handler(), cfg
+            ),
+            host,
+            port,
+        ),
+        connect_timeout,
+    )
+    return conn

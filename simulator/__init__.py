@@ -1,0 +1,1 @@
+"""Offline stand-in for HLR lookup providers: an SMSC/HLR over SMPP plus HTTP imitations."""
