@@ -36,8 +36,16 @@ from hlrd.smpp.session import (
 )
 
 
+def feed(session: Session, data: bytes) -> list[Event]:
+    session.receive_data(data)
+    events = []
+    while (ev := session.next_event()) is not None:
+        events.append(ev)
+    return events
+
+
 def pump(src: Session, dst: Session) -> list[Event]:
-    return dst.receive_data(src.data_to_send())
+    return feed(dst, src.data_to_send())
 
 
 def bound_pair(bind: Pdu | None = None) -> tuple[Session, Session]:
@@ -80,7 +88,7 @@ def test_refused_bind_leaves_both_sides_open() -> None:
 
 def test_submit_before_bind_is_refused_with_rinvbndsts() -> None:
     smsc = Session(Role.SMSC)
-    (ev,) = smsc.receive_data(codec.encode(SubmitSm(sequence=11)))
+    (ev,) = feed(smsc, codec.encode(SubmitSm(sequence=11)))
     assert isinstance(ev, PduRejected)
     reply = codec.decode(smsc.data_to_send())
     assert isinstance(reply, SubmitSmResp)
@@ -91,7 +99,7 @@ def test_receiver_bind_may_not_submit() -> None:
     esme, smsc = bound_pair(BindReceiver())
     with pytest.raises(StateError):
         esme.send(SubmitSm())
-    (ev,) = smsc.receive_data(codec.encode(SubmitSm(sequence=5)))
+    (ev,) = feed(smsc, codec.encode(SubmitSm(sequence=5)))
     assert isinstance(ev, PduRejected)
     assert codec.decode(smsc.data_to_send()).status == Status.ESME_RINVBNDSTS
 
@@ -100,7 +108,7 @@ def test_transmitter_bind_gets_no_deliver_sm() -> None:
     esme, smsc = bound_pair(BindTransmitter())
     with pytest.raises(StateError):
         smsc.send(DeliverSm())
-    (ev,) = esme.receive_data(codec.encode(DeliverSm(sequence=9)))
+    (ev,) = feed(esme, codec.encode(DeliverSm(sequence=9)))
     assert isinstance(ev, PduRejected)
     reply = codec.decode(esme.data_to_send())
     assert isinstance(reply, DeliverSmResp)
@@ -109,7 +117,7 @@ def test_transmitter_bind_gets_no_deliver_sm() -> None:
 
 def test_second_bind_on_a_bound_link_is_ralybnd() -> None:
     _, smsc = bound_pair()
-    (ev,) = smsc.receive_data(codec.encode(BindTransceiver(sequence=99)))
+    (ev,) = feed(smsc, codec.encode(BindTransceiver(sequence=99)))
     assert isinstance(ev, PduRejected)
     reply = codec.decode(smsc.data_to_send())
     assert (reply.command_id, reply.status) == (
@@ -138,7 +146,7 @@ def test_request_response_correlates_by_sequence_and_clears_outstanding() -> Non
 
 def test_enquire_link_is_answered_by_the_session_itself_even_before_bind() -> None:
     smsc = Session(Role.SMSC)
-    assert smsc.receive_data(codec.encode(EnquireLink(sequence=3))) == []
+    assert feed(smsc, codec.encode(EnquireLink(sequence=3))) == []
     reply = codec.decode(smsc.data_to_send())
     assert (reply.command_id, reply.sequence) == (CommandId.ENQUIRE_LINK_RESP, 3)
 
@@ -160,7 +168,7 @@ def test_unbind_from_the_peer_is_answered_and_unbinds() -> None:
 def test_unknown_command_gets_generic_nack_and_the_session_survives() -> None:
     _, smsc = bound_pair()
     bad = struct.pack(">IIII", 16, 0x00000042, 0, 17)
-    (ev,) = smsc.receive_data(bad + codec.encode(SubmitSm(sequence=18)))[:1]
+    (ev,) = feed(smsc, bad + codec.encode(SubmitSm(sequence=18)))[:1]
     assert isinstance(ev, PduRejected)
     out = codec.Framer().feed(smsc.data_to_send())
     assert out == [GenericNack(sequence=17, status=Status.ESME_RINVCMDID)]
@@ -169,14 +177,14 @@ def test_unknown_command_gets_generic_nack_and_the_session_survives() -> None:
 
 def test_bad_command_length_nacks_and_closes() -> None:
     _, smsc = bound_pair()
-    (ev,) = smsc.receive_data(struct.pack(">IIII", 8, CommandId.SUBMIT_SM, 0, 5))
+    (ev,) = feed(smsc, struct.pack(">IIII", 8, CommandId.SUBMIT_SM, 0, 5))
     assert isinstance(ev, PduRejected)
     assert ev.error.fatal
     assert codec.decode(smsc.data_to_send()) == GenericNack(
         sequence=5, status=Status.ESME_RINVCMDLEN
     )
     assert smsc.state is State.CLOSED
-    assert smsc.receive_data(codec.encode(EnquireLink(sequence=1))) == []
+    assert feed(smsc, codec.encode(EnquireLink(sequence=1))) == []
 
 
 def test_sequence_numbers_wrap_at_0x7fffffff_and_skip_outstanding() -> None:
@@ -207,3 +215,18 @@ def test_expired_request_answer_is_reported_unsolicited() -> None:
     (ev,) = pump(smsc, esme)
     assert isinstance(ev, ResponseReceived)
     assert ev.request is None
+
+
+def test_pdus_in_one_read_are_judged_after_the_answer_to_the_previous_one() -> None:
+    """A bind and a submit pipelined in one TCP read: the submit sees the bound state."""
+    smsc = Session(Role.SMSC)
+    smsc.receive_data(
+        codec.encode(BindTransceiver(sequence=1)) + codec.encode(SubmitSm(sequence=2))
+    )
+    bind = smsc.next_event()
+    assert isinstance(bind, RequestReceived)
+    smsc.send(make_response(bind.pdu))
+    submit = smsc.next_event()
+    assert isinstance(submit, RequestReceived)
+    assert submit.pdu.sequence == 2
+    assert smsc.next_event() is None

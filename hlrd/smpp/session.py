@@ -11,6 +11,7 @@ unbind, PDUs that fail to decode, and PDUs not allowed in the current state.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
@@ -128,6 +129,7 @@ class Session:
         self.state = State.OPEN
         self.outstanding: dict[int, Pdu] = {}
         self._framer = codec.Framer(max_pdu_length)
+        self._inbox: deque[Pdu | PduError] = deque()
         self._out = bytearray()
         self._next_seq = 1
 
@@ -187,26 +189,36 @@ class Session:
     def close(self) -> list[Pdu]:
         """Mark the link closed; returns the requests that will now never be answered."""
         self.state = State.CLOSED
+        self._inbox.clear()
         lost = list(self.outstanding.values())
         self.outstanding.clear()
         return lost
 
     # -- input ---------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> list[Event]:
-        if self.state is State.CLOSED:
-            return []
-        events: list[Event] = []
-        for item in self._framer.feed(data):
+    def receive_data(self, data: bytes) -> None:
+        """Buffer received bytes; `next_event()` then hands out what they contain.
+
+        PDUs are interpreted one at a time, when the application asks for the next
+        event, so the application's answer to one PDU (a bind_resp, say) takes effect
+        before the next PDU of the same read is judged, and every answer leaves in
+        the order its request came.
+        """
+        if self.state is not State.CLOSED:
+            self._inbox.extend(self._framer.feed(data))
+
+    def next_event(self) -> Event | None:
+        """The next event, or None when the received bytes hold no more."""
+        while self._inbox:
+            item = self._inbox.popleft()
             if isinstance(item, PduError):
-                events.append(self._reject(item))
                 if item.fatal:
-                    break
-                continue
+                    self._inbox.clear()
+                return self._reject(item)
             event = self._receive_pdu(item)
             if event is not None:
-                events.append(event)
-        return events
+                return event
+        return None
 
     def _reject(self, err: PduError) -> PduRejected:
         reply: Pdu | None = None

@@ -84,7 +84,9 @@ class SmppConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_input = self._loop.time()
-        for event in self.session.receive_data(data):
+        session = self.session
+        session.receive_data(data)
+        while (event := session.next_event()) is not None:
             if isinstance(event, ResponseReceived):
                 self._resolve(event.pdu.sequence, event.pdu, None)
             elif isinstance(event, RequestReceived):
@@ -98,7 +100,7 @@ class SmppConnection(asyncio.Protocol):
                 self._closing = True
                 self._flush()
                 self._close_transport()
-        if self.session.has_data_to_send:
+        if session.has_data_to_send:
             self._schedule_flush()
 
     def _on_rejected(self, event: PduRejected) -> None:

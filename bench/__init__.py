@@ -1,0 +1,1 @@
+"""Benchmarks (`python -m bench`): hlrd beside what users would otherwise use."""
