@@ -1,19 +1,104 @@
-"""`hlrd` command line. The daemon itself arrives with issue #3."""
+"""`hlrd` command line: run the daemon, one-shot lookups, config checks."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import sys
+from typing import Any
 
 from . import __version__
+from .config import Config, ConfigError, load_config
+from .daemon import Daemon
+from .domain.numbers import InvalidNumber
+from .logging_setup import configure_logging
+
+DEFAULT_CONFIG = "config/hlrd.toml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hlrd", description="HLR/roaming lookup daemon")
+    p.add_argument("--version", action="version", version=f"hlrd {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the daemon")
+    run.add_argument("--config", default=DEFAULT_CONFIG)
+    for name, text in (("lookup", "one HLR lookup, printed as JSON"), ("check", "may we call?")):
+        c = sub.add_parser(name, help=text)
+        c.add_argument("number")
+        c.add_argument("--config", default=DEFAULT_CONFIG)
+    cfg = sub.add_parser("config", help="configuration tools")
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
+    chk = cfg_sub.add_parser("check", help="validate a config file")
+    chk.add_argument("file")
+    return p
+
+
+def _load(path: str) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"hlrd: config error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+async def _one_shot(config: Config, number: str, check: bool) -> int:
+    daemon = Daemon(config)
+    try:
+        msisdn = daemon.service.normalize(number)
+    except InvalidNumber as exc:
+        print(
+            json.dumps(
+                {
+                    "error": {
+                        "code": "invalid_number",
+                        "field": "number",
+                        "reason": exc.problem.value,
+                        "message": exc.detail,
+                    }
+                }
+            ),
+        )
+        return 2
+    for p in daemon.providers:
+        await p.start()
+    try:
+        if check:
+            c = await daemon.service.check(msisdn)
+            out: dict[str, Any] = {
+                "decision": c.decision.verdict.value,
+                "call": c.decision.call,
+                "reasons": list(c.decision.reasons),
+                "lookup": c.result.to_dict(),
+            }
+        else:
+            out = (await daemon.service.lookup(msisdn)).to_dict()
+    finally:
+        for p in daemon.providers:
+            await p.stop()
+    print(json.dumps(out, indent=2))
+    if check:
+        return 0 if out["call"] else 1
+    return 0 if out["outcome"] in ("ok", "partial") else 3
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="hlrd", description="HLR/roaming lookup daemon")
-    p.add_argument("--version", action="version", version=f"hlrd {__version__}")
-    p.parse_args(argv)
-    p.print_help()
-    return 0
+    args = _parser().parse_args(argv)
+    if args.command == "config":
+        try:
+            load_config(args.file)
+        except ConfigError as exc:
+            print(f"{args.file}: {exc}", file=sys.stderr)
+            return 2
+        print(f"{args.file}: ok")
+        return 0
+    config = _load(args.config)
+    if args.command == "run":
+        configure_logging(config.logging.format, config.logging.level)
+        asyncio.run(Daemon(config).run_until_signalled())
+        return 0
+    configure_logging("json", "WARNING")
+    return asyncio.run(_one_shot(config, args.number, args.command == "check"))
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ class SmppConnection(asyncio.Protocol):
         self.peer: str = "?"
         self._loop = asyncio.get_running_loop()
         self._window = asyncio.Semaphore(config.window)
+        self._taken = 0
         self._waiters: dict[int, asyncio.Future[Pdu]] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._flush_pending = False
@@ -166,6 +167,37 @@ class SmppConnection(asyncio.Protocol):
         self.session.send(pdu)
         self._schedule_flush()
 
+    @property
+    def free_slots(self) -> int:
+        """Window slots not taken (a request waiting for a slot has not taken one)."""
+        return self.config.window - self._taken
+
+    async def start_request(self, pdu: Pdu, timeout: float | None = None) -> asyncio.Future[Pdu]:
+        """Wait for a window slot, send, and return the future of the response.
+
+        The slot is freed when that future completes (answer, expiry or link loss),
+        so a dispatcher can keep sending without awaiting each answer.
+        """
+        if self._closing:
+            raise WindowClosed(f"link to {self.peer} is closing")
+        await self._window.acquire()
+        self._taken += 1
+        try:
+            if not self._writable.is_set():
+                await self._writable.wait()
+            if self._closing:
+                raise WindowClosed(f"link to {self.peer} is closing")
+            fut = self.send_request_nowait(pdu, timeout)
+        except BaseException:
+            self._release_slot(None)
+            raise
+        fut.add_done_callback(self._release_slot)
+        return fut
+
+    def _release_slot(self, _: asyncio.Future[Pdu] | None) -> None:
+        self._taken -= 1
+        self._window.release()
+
     async def request(self, pdu: Pdu, timeout: float | None = None) -> Pdu:
         """Send a request and wait for its response; waits for a window slot first.
 
@@ -173,14 +205,12 @@ class SmppConnection(asyncio.Protocol):
         link drops first, WindowClosed when the link is closing. A response with a
         non-zero command_status is returned, not raised: callers decide.
         """
-        if self._closing:
-            raise WindowClosed(f"link to {self.peer} is closing")
-        async with self._window:
-            if not self._writable.is_set():
-                await self._writable.wait()
-            if self._closing:
-                raise WindowClosed(f"link to {self.peer} is closing")
-            return await self._send_tracked(pdu, timeout or self.config.request_timeout)
+        fut = await self.start_request(pdu, timeout)
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            self._forget(pdu.sequence)
+            raise
 
     def send_request_nowait(self, pdu: Pdu, timeout: float | None = None) -> asyncio.Future[Pdu]:
         """Queue a request now, outside the window, and return the future of its answer.

@@ -1,0 +1,96 @@
+"""Turning what a dialer sends into E.164 digits, or a clear reason why not.
+
+Dialers send numbers in every format: `+48 601 234 567`, `0048601234567`,
+`48601234567`, national `601234567`. phonenumbers (Google's libphonenumber metadata,
+the field's standard) knows every country's ranges, so it decides validity and
+whether a number is mobile.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberType
+
+_SEPARATORS = re.compile(r"[\s\-().\u00a0/]")
+_MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+
+
+class NumberProblem(StrEnum):
+    NOT_A_NUMBER = "not_a_number"
+    TOO_LONG = "too_long"
+    TOO_SHORT = "too_short"
+    INVALID = "invalid_for_country"
+    NOT_MOBILE = "not_mobile"
+
+
+class InvalidNumber(ValueError):
+    def __init__(self, problem: NumberProblem, detail: str) -> None:
+        super().__init__(detail)
+        self.problem = problem
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Msisdn:
+    e164: str  # digits only, no '+'
+    region: str  # ISO 3166 alpha-2 of the numbering plan ("PL")
+    mobile: bool
+
+    def __str__(self) -> str:
+        return self.e164
+
+
+def normalize(raw: str, default_region: str = "PL", mobile_only: bool = True) -> Msisdn:
+    """E.164 digits of `raw`; raises InvalidNumber naming the problem."""
+    text = _SEPARATORS.sub("", raw.strip())
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    body = text[1:] if text.startswith("+") else text
+    if not body.isdigit():
+        raise InvalidNumber(NumberProblem.NOT_A_NUMBER, "only digits, spaces and a leading +")
+    if len(body) > 17:
+        raise InvalidNumber(NumberProblem.TOO_LONG, "more than 15 digits (E.164 maximum)")
+    if len(body) < 5:
+        raise InvalidNumber(NumberProblem.TOO_SHORT, "fewer than 5 digits")
+    candidates = [text] if text.startswith("+") else [body, "+" + body]
+    parsed = None
+    for candidate in candidates:
+        try:
+            number = phonenumbers.parse(candidate, default_region)
+        except NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            parsed = number
+            break
+    if parsed is None:
+        raise InvalidNumber(NumberProblem.INVALID, "not a valid number for its country")
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
+    if len(e164) > 15:
+        raise InvalidNumber(NumberProblem.TOO_LONG, "more than 15 digits (E.164 maximum)")
+    mobile = phonenumbers.number_type(parsed) in _MOBILE_TYPES
+    if mobile_only and not mobile:
+        raise InvalidNumber(NumberProblem.NOT_MOBILE, "not a mobile number; HLRs know mobiles")
+    region = phonenumbers.region_code_for_number(parsed) or "ZZ"
+    return Msisdn(e164=e164, region=region, mobile=mobile)
+
+
+def region_of_digits(digits: str) -> str | None:
+    """Country (ISO) of a global title or E.164 digit string, by its calling code."""
+    for size in (1, 2, 3):
+        cc = digits[:size]
+        if not cc.isdigit():
+            return None
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(cc))
+        if regions:
+            if len(regions) == 1 or size > 1:
+                return regions[0] if regions[0] != "001" else None
+            try:
+                n = phonenumbers.parse("+" + digits)
+                return phonenumbers.region_code_for_number(n) or regions[0]
+            except NumberParseException:
+                return regions[0]
+    return None

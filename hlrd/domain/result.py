@@ -1,0 +1,90 @@
+"""The one normalized answer every provider's lookup becomes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Outcome(StrEnum):
+    OK = "ok"  # the HLR answered and reachability is known
+    PARTIAL = "partial"  # the HLR answered, but not everything (e.g. system failure)
+    FAILED = "failed"  # no usable answer (provider error, shutdown)
+    THROTTLED = "throttled"  # refused for rate; try later
+    TIMEOUT = "timeout"  # no answer within the result timeout
+
+
+class Reachability(StrEnum):
+    CONNECTED = "CONNECTED"
+    ABSENT = "ABSENT"
+    INVALID = "INVALID"
+    RESTRICTED = "RESTRICTED"
+    UNKNOWN = "UNKNOWN"
+
+
+class RoamingStatus(StrEnum):
+    ROAMING = "ROAMING"
+    NOT_ROAMING = "NOT_ROAMING"
+    UNKNOWN = "UNKNOWN"
+
+
+class Zone(StrEnum):
+    DOMESTIC = "DOMESTIC"
+    EEA = "EEA"
+    NON_EEA = "NON_EEA"
+    UNKNOWN = "UNKNOWN"
+
+
+@dataclass(frozen=True, slots=True)
+class HlrAnswer:
+    """What a provider said, before interpretation. Every adapter produces this."""
+
+    delivered: bool | None = None  # receipt stat DELIVRD (or the vendor's "live")
+    map_error: int | None = None
+    imsi: str | None = None
+    mccmnc: str | None = None  # subscription network (the IMSI's)
+    serving_mccmnc: str | None = None
+    msc: str | None = None  # serving MSC global title
+    home_mccmnc: str | None = None  # range holder, when the provider knows it
+    ported: bool | None = None  # the provider's own verdict, used when we cannot tell
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    mccmnc: str | None = None
+    country: str | None = None  # ISO 3166 alpha-2
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    upstream_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LookupResult:
+    lookup_id: str
+    msisdn: str
+    provider: str
+    transport: str
+    outcome: Outcome
+    reachability: Reachability = Reachability.UNKNOWN
+    map_error: int | None = None
+    map_error_name: str | None = None
+    home_network: Network = field(default_factory=Network)
+    subscription_network: Network = field(default_factory=Network)
+    ported: bool | None = None
+    serving_msc: str | None = None
+    serving_network: Network = field(default_factory=Network)
+    serving_country: str | None = None
+    roaming: RoamingStatus = RoamingStatus.UNKNOWN
+    visited_country: str | None = None
+    zone: Zone = Zone.UNKNOWN
+    imsi: str | None = None
+    error: str | None = None
+    timings: Timings = field(default_factory=Timings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,1 @@
+"""Ways in for call-center systems: HTTP API (dialer plugins), later SMPP server and CSV."""

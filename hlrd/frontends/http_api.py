@@ -1,0 +1,184 @@
+"""HTTP API for dialer plugins (VICIdial, Asterisk CURL(), FreeSWITCH, Genesys).
+
+Every error is JSON with a machine-readable code and the field at fault; in digit
+mode (`?format=digit`) every answer, error or not, is `text/plain` `1` (do not call)
+or `0` (call), because a dialer's filter URL reads only the body and must fail
+closed. The path carries an MSISDN, so aiohttp's access log is off and requests are
+logged here, masked.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from ..domain.masking import mask_msisdn
+from ..domain.numbers import InvalidNumber, Msisdn
+from ..domain.result import LookupResult, Outcome
+from ..metrics import Metrics
+from ..service import LookupService, ShuttingDown, new_lookup_id
+
+log = structlog.get_logger("hlrd.http")
+
+SERVICE_KEY = web.AppKey("service", LookupService)
+METRICS_KEY = web.AppKey("metrics", Metrics)
+TOKENS_KEY = web.AppKey("tokens", tuple)
+
+_OUTCOME_STATUS = {
+    Outcome.OK: 200,
+    Outcome.PARTIAL: 200,
+    Outcome.FAILED: 502,
+    Outcome.THROTTLED: 429,
+    Outcome.TIMEOUT: 504,
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _digit_mode(request: web.Request) -> bool:
+    return request.query.get("format") == "digit"
+
+
+def error(
+    request: web.Request,
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    **extra: str,
+) -> web.Response:
+    if _digit_mode(request):
+        return web.Response(status=status, text="1", content_type="text/plain")
+    detail: dict[str, Any] = {"code": code, "message": message, **extra}
+    if field is not None:
+        detail["field"] = field
+    return web.json_response({"error": detail}, status=status)
+
+
+@web.middleware
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Auth on /v1, masked request log, and JSON (or "1") for every failure."""
+    started = time.perf_counter()
+    tokens: tuple[str, ...] = request.app[TOKENS_KEY]
+    path = request.match_info.route.resource.canonical if request.match_info.route.resource else ""
+    try:
+        if tokens and request.path.startswith("/v1/"):
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not any(
+                hmac.compare_digest(token.encode(), t.encode()) for t in tokens
+            ):
+                resp: web.StreamResponse = error(
+                    request,
+                    401,
+                    "unauthorized",
+                    "send 'Authorization: Bearer <token>' with a configured token",
+                    "Authorization",
+                )
+                resp.headers["WWW-Authenticate"] = 'Bearer realm="hlrd"'
+                return resp
+        resp = await handler(request)
+        return resp
+    except web.HTTPException as exc:
+        code = "not_found" if exc.status == 404 else "http_error"
+        resp = error(request, exc.status, code, exc.reason)
+        return resp
+    finally:
+        if request.path.startswith("/v1/"):
+            log.info(
+                "http.request",
+                route=path,
+                number=mask_msisdn(request.match_info.get("number", "")),
+                ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+
+def _normalize(request: web.Request) -> Msisdn | web.Response:
+    fmt = request.query.get("format", "json")
+    if fmt not in ("json", "digit"):
+        return error(request, 400, "invalid_parameter", "format must be json or digit", "format")
+    service = request.app[SERVICE_KEY]
+    try:
+        return service.normalize(request.match_info["number"])
+    except InvalidNumber as exc:
+        return error(request, 400, "invalid_number", exc.detail, "number", reason=exc.problem.value)
+
+
+def _result_json(result: LookupResult) -> dict[str, Any]:
+    return result.to_dict()
+
+
+async def _lookup(request: web.Request) -> web.StreamResponse:
+    msisdn = _normalize(request)
+    if isinstance(msisdn, web.Response):
+        return msisdn
+    service = request.app[SERVICE_KEY]
+    try:
+        result = await service.lookup(msisdn, new_lookup_id())
+    except ShuttingDown:
+        return error(request, 503, "shutting_down", "hlrd is shutting down; retry elsewhere")
+    resp = web.json_response(_result_json(result), status=_OUTCOME_STATUS[result.outcome])
+    resp.headers["X-Lookup-Id"] = result.lookup_id
+    return resp
+
+
+async def _check(request: web.Request) -> web.StreamResponse:
+    msisdn = _normalize(request)
+    if isinstance(msisdn, web.Response):
+        return msisdn
+    service = request.app[SERVICE_KEY]
+    try:
+        check = await service.check(msisdn, new_lookup_id())
+    except ShuttingDown:
+        return error(request, 503, "shutting_down", "hlrd is shutting down; retry elsewhere")
+    d = check.decision
+    if _digit_mode(request):
+        resp = web.Response(text=d.digit, content_type="text/plain")
+    else:
+        resp = web.json_response(
+            {
+                "decision": d.verdict.value,
+                "call": d.call,
+                "reasons": list(d.reasons),
+                "lookup": _result_json(check.result),
+            }
+        )
+    resp.headers["X-Lookup-Id"] = check.result.lookup_id
+    return resp
+
+
+async def _healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    providers = {p.name: ("bound" if p.ready else "down") for p in service.providers}
+    ready = service.ready and service.accepting
+    return web.json_response(
+        {"status": "ready" if ready else "not_ready", "providers": providers},
+        status=200 if ready else 503,
+    )
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    metrics = request.app[METRICS_KEY]
+    return web.Response(body=metrics.render(), headers={"Content-Type": metrics.content_type})
+
+
+def make_app(service: LookupService, metrics: Metrics, tokens: tuple[str, ...]) -> web.Application:
+    app = web.Application(middlewares=[_guard])
+    app[SERVICE_KEY] = service
+    app[METRICS_KEY] = metrics
+    app[TOKENS_KEY] = tokens
+    app.router.add_get("/v1/lookup/{number}", _lookup)
+    app.router.add_get("/v1/check/{number}", _check)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
+    return app

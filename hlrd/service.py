@@ -1,0 +1,179 @@
+"""LookupService: normalize -> single-flight -> provider (with failover) -> derive -> decide.
+
+The one way into lookups for every front end (HTTP API, SMPP server, CLI, CSV jobs).
+Nothing here knows about HTTP requests or SMPP sessions of clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import structlog
+
+from .config import Config
+from .domain.decision import Decision, decide
+from .domain.derive import derive
+from .domain.masking import mask_msisdn
+from .domain.numbers import InvalidNumber, Msisdn, normalize
+from .domain.result import LookupResult, Outcome, Timings
+from .metrics import Metrics
+from .upstream.base import Provider, ProviderError
+
+log = structlog.get_logger("hlrd.service")
+
+
+class ShuttingDown(Exception):
+    """The service no longer takes lookups."""
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    result: LookupResult
+    decision: Decision
+
+
+def new_lookup_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+class LookupService:
+    def __init__(self, config: Config, providers: Sequence[Provider], metrics: Metrics) -> None:
+        self.config = config
+        self.providers = list(providers)
+        self.metrics = metrics
+        self._inflight: dict[str, asyncio.Future[LookupResult]] = {}
+        self._tasks: set[asyncio.Task[LookupResult]] = set()
+        self.accepting = True
+
+    @property
+    def ready(self) -> bool:
+        return any(p.ready for p in self.providers)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
+    def normalize(self, raw: str) -> Msisdn:
+        """E.164 or InvalidNumber (counted, never logged in clear)."""
+        try:
+            return normalize(
+                raw, self.config.numbers.default_region, self.config.numbers.mobile_only
+            )
+        except InvalidNumber as exc:
+            self.metrics.rejected_numbers.labels(exc.problem.value).inc()
+            raise
+
+    async def lookup(self, msisdn: Msisdn, lookup_id: str | None = None) -> LookupResult:
+        """Concurrent lookups of one number share one upstream query."""
+        if not self.accepting:
+            raise ShuttingDown("hlrd is shutting down")
+        shared = self._inflight.get(msisdn.e164)
+        if shared is not None:
+            return replace(await asyncio.shield(shared), lookup_id=lookup_id or new_lookup_id())
+        task = asyncio.get_running_loop().create_task(
+            self._lookup(msisdn, lookup_id or new_lookup_id())
+        )
+        self._inflight[msisdn.e164] = task
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._done(msisdn.e164, t))
+        return await asyncio.shield(task)
+
+    def _done(self, e164: str, task: asyncio.Task[LookupResult]) -> None:
+        self._tasks.discard(task)
+        if self._inflight.get(e164) is task:
+            del self._inflight[e164]
+
+    async def _lookup(self, msisdn: Msisdn, lookup_id: str) -> LookupResult:
+        started = time.perf_counter()
+        masked = mask_msisdn(msisdn.e164)
+        last: LookupResult | None = None
+        deadline = started + self.config.lookup.timeout_s
+        for provider in self._ordered():
+            base = LookupResult(
+                lookup_id=lookup_id,
+                msisdn=msisdn.e164,
+                provider=provider.name,
+                transport=provider.transport,
+                outcome=Outcome.FAILED,
+            )
+            sent = time.perf_counter()
+            try:
+                async with asyncio.timeout(max(0.0, deadline - sent)):
+                    answer = await provider.lookup(msisdn.e164, lookup_id)
+            except TimeoutError:
+                last = replace(base, outcome=Outcome.TIMEOUT, error="lookup timed out")
+                break
+            except ProviderError as exc:
+                last = replace(base, outcome=Outcome(exc.outcome), error=str(exc))
+                log.warning(
+                    "lookup.provider_failed",
+                    lookup_id=lookup_id,
+                    msisdn=masked,
+                    provider=provider.name,
+                    outcome=exc.outcome,
+                    error=str(exc),
+                )
+                continue
+            done = time.perf_counter()
+            last = derive(
+                replace(
+                    base,
+                    timings=Timings(
+                        upstream_ms=round((done - sent) * 1000, 3),
+                        total_ms=round((done - started) * 1000, 3),
+                    ),
+                ),
+                msisdn,
+                answer,
+                self.config.lookup.return_imsi,
+            )
+            break
+        if last is None:
+            last = LookupResult(
+                lookup_id=lookup_id,
+                msisdn=msisdn.e164,
+                provider="none",
+                transport="none",
+                outcome=Outcome.FAILED,
+                error="no upstream provider configured",
+            )
+        elapsed = time.perf_counter() - started
+        if last.timings.total_ms == 0:
+            last = replace(last, timings=Timings(total_ms=round(elapsed * 1000, 3)))
+        self.metrics.lookups.labels(last.provider, last.outcome.value).inc()
+        self.metrics.lookup_seconds.labels(last.provider).observe(elapsed)
+        log.info(
+            "lookup.done",
+            lookup_id=lookup_id,
+            msisdn=masked,
+            provider=last.provider,
+            outcome=last.outcome.value,
+            reachability=last.reachability.value,
+            roaming=last.roaming.value,
+            ms=round(elapsed * 1000, 1),
+        )
+        return last
+
+    def _ordered(self) -> list[Provider]:
+        """Bound providers first, in configured order: failover to the next one."""
+        return sorted(self.providers, key=lambda p: not p.ready)
+
+    def decide(self, result: LookupResult) -> Decision:
+        decision = decide(result, self.config.policy)
+        for reason in decision.reasons or ("none",):
+            self.metrics.decisions.labels(decision.verdict.value, reason.split(":")[0]).inc()
+        return decision
+
+    async def check(self, msisdn: Msisdn, lookup_id: str | None = None) -> Check:
+        result = await self.lookup(msisdn, lookup_id)
+        return Check(result, self.decide(result))
+
+    async def drain(self, grace_s: float) -> None:
+        """Stop taking lookups; give those in flight `grace_s` to finish."""
+        self.accepting = False
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace_s)

@@ -1,0 +1,1 @@
+"""Upstream HLR lookup providers: SMPP (windowed binds) and, later, HTTP adapters."""

@@ -1,0 +1,31 @@
+"""What the lookup service needs of any provider, whatever its transport."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..domain.result import HlrAnswer
+
+
+class ProviderError(Exception):
+    """The provider could not answer this lookup; `outcome` says how it failed."""
+
+    def __init__(self, message: str, outcome: str = "failed") -> None:
+        super().__init__(message)
+        self.outcome = outcome  # "failed" | "throttled" | "timeout"
+
+
+class Provider(Protocol):
+    name: str
+    transport: str
+
+    @property
+    def ready(self) -> bool:
+        """At least one link is up and able to take lookups."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def lookup(self, msisdn: str, lookup_id: str) -> HlrAnswer: ...
+
+    async def stop(self) -> None: ...

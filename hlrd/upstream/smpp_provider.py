@@ -1,0 +1,397 @@
+"""An HLR lookup provider over SMPP: N supervised binds, one dispatcher, receipts.
+
+A lookup is a submit_sm to the number with a delivery receipt requested; the answer
+is the receipt. Lookups queue (bounded) in front of one dispatcher task, which takes
+a rate slot, picks the bind with the most free window slots and sends, without
+waiting for the answer. Each lookup is a future resolved by its receipt, matched by
+normalised message id — also when the receipt overtakes its submit_sm_resp. A lookup
+whose link drops before its receipt is sent again on another bind; one that sees
+ESME_RTHROTTLED goes back to the head of the queue and the rate slows down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import random
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+import structlog
+
+from ..config import SmppProviderConfig
+from ..domain.masking import mask_msisdn
+from ..domain.result import HlrAnswer
+from ..metrics import Metrics
+from ..smpp.constants import MessageState, Status, status_name
+from ..smpp.errors import ConnectionLost, RequestTimeout, SmppError, WindowClosed
+from ..smpp.hlr_fields import hlr_fields_from
+from ..smpp.pdu import (
+    BindReceiver,
+    BindTransceiver,
+    BindTransmitter,
+    DeliverSm,
+    DeliverSmResp,
+    Pdu,
+    SubmitSm,
+    SubmitSmResp,
+    make_response,
+)
+from ..smpp.receipts import Receipt, message_id_keys, receipt_from_pdu
+from ..smpp.transport import Handler, LinkConfig, SmppConnection, connect
+from .base import ProviderError
+from .rate import AdaptiveRate
+
+log = structlog.get_logger("hlrd.upstream.smpp")
+
+MAX_EARLY_RECEIPTS = 10_000
+
+
+@dataclass(eq=False)
+class _Job:
+    msisdn: str
+    lookup_id: str
+    future: asyncio.Future[HlrAnswer]
+    attempts: int = 0
+    conn: SmppConnection | None = None
+    keys: frozenset[str] = field(default_factory=frozenset)
+    timer: asyncio.TimerHandle | None = None
+
+
+class _LinkHandler(Handler):
+    def __init__(self, provider: SmppProvider) -> None:
+        self.provider = provider
+
+    def handle_request(self, conn: SmppConnection, pdu: Pdu) -> Pdu | None:
+        if isinstance(pdu, DeliverSm):
+            self.provider.on_deliver(pdu)
+            return DeliverSmResp(sequence=pdu.sequence)
+        return make_response(pdu, Status.ESME_RINVCMDID)
+
+    def connection_lost(self, conn: SmppConnection, exc: Exception | None) -> None:
+        self.provider.on_link_lost(conn)
+
+
+class _Bind:
+    """One supervised bind (a transceiver, or a transmitter + receiver pair)."""
+
+    def __init__(self, provider: SmppProvider, index: int) -> None:
+        self.provider = provider
+        self.index = index
+        self.tx: SmppConnection | None = None
+        self.rx: SmppConnection | None = None
+        self.bound = False
+        self.task: asyncio.Task[None] | None = None
+
+    async def _open(
+        self, cls: type[BindTransceiver | BindTransmitter | BindReceiver]
+    ) -> SmppConnection:
+        cfg = self.provider.cfg
+        conn = await connect(
+            cfg.host,
+            cfg.port,
+            _LinkHandler(self.provider),
+            self.provider.link,
+            connect_timeout=cfg.connect_timeout_s,
+        )
+        try:
+            await conn.bind(
+                cls(system_id=cfg.system_id, password=cfg.password, system_type=cfg.system_type)
+            )
+        except BaseException:
+            conn.abort()
+            raise
+        return conn
+
+    async def run(self) -> None:
+        cfg = self.provider.cfg
+        failures = 0
+        while not self.provider.stopping:
+            try:
+                if cfg.bind_mode == "tx_rx":
+                    self.rx = await self._open(BindReceiver)
+                    self.tx = await self._open(BindTransmitter)
+                else:
+                    self.tx = self.rx = await self._open(BindTransceiver)
+                self.bound = True
+                failures = 0
+                log.info("upstream.bound", provider=cfg.name, bind=self.index, mode=cfg.bind_mode)
+                self.provider.slot_freed()
+                waits = {asyncio.ensure_future(c.wait_closed()) for c in {self.tx, self.rx}}
+                _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                for w in pending:
+                    w.cancel()
+                if not self.provider.stopping:
+                    log.warning("upstream.link_lost", provider=cfg.name, bind=self.index)
+            except (OSError, SmppError, TimeoutError) as exc:
+                log.warning(
+                    "upstream.bind_failed", provider=cfg.name, bind=self.index, error=str(exc)
+                )
+            finally:
+                self.bound = False
+                for c in {self.tx, self.rx}:
+                    if c is not None and not self.provider.stopping:
+                        c.abort()
+            if self.provider.stopping:
+                return
+            failures += 1
+            delay = min(cfg.reconnect_max_s, cfg.reconnect_min_s * 2 ** (failures - 1))
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+
+    async def close(self) -> None:
+        conns = {c for c in (self.tx, self.rx) if c is not None}
+        await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+
+
+class SmppProvider:
+    transport = "smpp"
+
+    def __init__(
+        self, cfg: SmppProviderConfig, metrics: Metrics | None = None, max_queue: int = 10_000
+    ) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        self.metrics = metrics
+        self.link = LinkConfig(
+            window=cfg.window,
+            request_timeout=cfg.request_timeout_s,
+            enquire_link_interval=cfg.enquire_link_s,
+            keepalive_timeout=cfg.keepalive_timeout_s,
+        )
+        self.rate = AdaptiveRate(cfg.tps)
+        self.stopping = False
+        self.max_queue = max_queue
+        self._binds = [_Bind(self, i) for i in range(cfg.binds)]
+        self._queue: deque[_Job] = deque()
+        self._queue_ready = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._pending: dict[str, _Job] = {}  # message id key -> job awaiting its receipt
+        self._early: OrderedDict[str, tuple[Receipt, DeliverSm]] = OrderedDict()
+        self._by_conn: dict[SmppConnection, set[_Job]] = {}
+        self._dispatcher: asyncio.Task[None] | None = None
+        if metrics is not None:
+            n = cfg.name
+            metrics.watch(metrics.binds, (n, "bound"), lambda: sum(b.bound for b in self._binds))
+            metrics.watch(metrics.binds, (n, "down"), lambda: sum(not b.bound for b in self._binds))
+            metrics.watch(metrics.in_flight, (n,), self._in_flight)
+            metrics.watch(metrics.queued, (n,), lambda: len(self._queue))
+            metrics.watch(metrics.rate, (n,), lambda: self.rate.current)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return any(b.bound for b in self._binds)
+
+    def _in_flight(self) -> float:
+        return float(sum(b.tx.in_flight for b in self._binds if b.tx is not None))
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for b in self._binds:
+            b.task = loop.create_task(b.run())
+        self._dispatcher = loop.create_task(self._dispatch())
+
+    async def stop(self) -> None:
+        """Fail what is queued, unbind every link, and end the background tasks."""
+        self.stopping = True
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+        while self._queue:
+            self._fail(self._queue.popleft(), ProviderError("provider shutting down"))
+        for job in {j for jobs in self._by_conn.values() for j in jobs}:
+            self._fail(job, ProviderError("provider shutting down"))
+        await asyncio.gather(*(b.close() for b in self._binds), return_exceptions=True)
+        tasks = [t for t in (self._dispatcher, *(b.task for b in self._binds)) if t is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- lookups -------------------------------------------------------------------------
+
+    async def lookup(self, msisdn: str, lookup_id: str) -> HlrAnswer:
+        if self.stopping:
+            raise ProviderError("provider shutting down")
+        if len(self._queue) >= self.max_queue:
+            raise ProviderError("provider queue full", "throttled")
+        loop = asyncio.get_running_loop()
+        job = _Job(msisdn, lookup_id, loop.create_future())
+        job.timer = loop.call_later(self.cfg.result_timeout_s, self._expire, job)
+        job.future.add_done_callback(lambda _: self._forget(job))
+        self._enqueue(job)
+        return await job.future
+
+    def _enqueue(self, job: _Job, front: bool = False) -> None:
+        if front:
+            self._queue.appendleft(job)
+        else:
+            self._queue.append(job)
+        self._queue_ready.set()
+
+    def _expire(self, job: _Job) -> None:
+        self._fail(
+            job,
+            ProviderError(f"no receipt within {self.cfg.result_timeout_s}s", "timeout"),
+        )
+
+    def _fail(self, job: _Job, exc: Exception) -> None:
+        if not job.future.done():
+            job.future.set_exception(exc)
+
+    def _forget(self, job: _Job) -> None:
+        if job.timer is not None:
+            job.timer.cancel()
+        for key in job.keys:
+            if self._pending.get(key) is job:
+                del self._pending[key]
+        if job.conn is not None:
+            self._by_conn.get(job.conn, set()).discard(job)
+
+    def slot_freed(self) -> None:
+        self._slot_freed.set()
+
+    async def _next_job(self) -> _Job:
+        while True:
+            while not self._queue:
+                self._queue_ready.clear()
+                await self._queue_ready.wait()
+            job = self._queue.popleft()
+            if not job.future.done():
+                return job
+
+    async def _pick(self) -> SmppConnection:
+        """The bound link with the most free window slots; waits while all are full."""
+        while True:
+            best: SmppConnection | None = None
+            for b in self._binds:
+                c = b.tx
+                if not b.bound or c is None or c.closing or c.free_slots == 0:
+                    continue
+                if best is None or c.free_slots > best.free_slots:
+                    best = c
+            if best is not None:
+                return best
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
+
+    async def _dispatch(self) -> None:
+        cfg = self.cfg
+        while True:
+            job = await self._next_job()
+            await self.rate.acquire()
+            conn = await self._pick()
+            if job.future.done():
+                continue
+            submit = SubmitSm(
+                source_addr=cfg.source_addr,
+                dest_addr_ton=1,
+                dest_addr_npi=1,
+                destination_addr=job.msisdn,
+                registered_delivery=1,
+            )
+            try:
+                resp = await conn.start_request(submit)
+            except SmppError:
+                self._enqueue(job, front=True)
+                continue
+            job.conn = conn
+            job.attempts += 1
+            self._by_conn.setdefault(conn, set()).add(job)
+            resp.add_done_callback(functools.partial(self._on_submit_resp, job))
+
+    def _on_submit_resp(self, job: _Job, fut: asyncio.Future[Pdu]) -> None:
+        self._slot_freed.set()
+        if job.future.done():
+            return
+        if fut.cancelled():
+            self._retry(job, "cancelled")
+            return
+        exc = fut.exception()
+        if isinstance(exc, ConnectionLost | RequestTimeout | WindowClosed):
+            self._retry(job, type(exc).__name__)
+            return
+        if exc is not None:
+            self._fail(job, ProviderError(str(exc)))
+            return
+        resp = fut.result()
+        if resp.status == Status.ESME_RTHROTTLED:
+            self.rate.throttled()
+            if self.metrics is not None:
+                self.metrics.throttled.labels(self.name).inc()
+            job.attempts -= 1  # not the link's fault: does not count as an attempt
+            self._enqueue(job, front=True)
+            return
+        if resp.status != Status.ESME_ROK or not isinstance(resp, SubmitSmResp):
+            self._fail(job, ProviderError(f"provider answered {status_name(resp.status)}"))
+            return
+        job.keys = message_id_keys(resp.message_id)
+        for key in job.keys:
+            early = self._early.pop(key, None)
+            if early is not None:
+                self._resolve(job, *early)
+                return
+        for key in job.keys:
+            self._pending[key] = job
+
+    def _retry(self, job: _Job, why: str) -> None:
+        if job.conn is not None:
+            self._by_conn.get(job.conn, set()).discard(job)
+        if job.attempts >= self.cfg.max_attempts:
+            self._fail(job, ProviderError(f"gave up after {job.attempts} attempts ({why})"))
+            return
+        log.info(
+            "upstream.retry",
+            provider=self.name,
+            lookup_id=job.lookup_id,
+            msisdn=mask_msisdn(job.msisdn),
+            why=why,
+        )
+        if self.metrics is not None:
+            self.metrics.retries.labels(self.name).inc()
+        for key in job.keys:
+            if self._pending.get(key) is job:
+                del self._pending[key]
+        job.keys = frozenset()
+        self._enqueue(job, front=True)
+
+    def on_link_lost(self, conn: SmppConnection) -> None:
+        """Lookups submitted on a dropped link may never get their receipt: resend."""
+        self._slot_freed.set()
+        for job in list(self._by_conn.pop(conn, ())):
+            if not job.future.done():
+                self._retry(job, "link lost")
+
+    def on_deliver(self, pdu: DeliverSm) -> None:
+        receipt = receipt_from_pdu(pdu)
+        if receipt is None:
+            return
+        keys = message_id_keys(receipt.message_id)
+        for key in keys:
+            job = self._pending.get(key)
+            if job is not None:
+                self._resolve(job, receipt, pdu)
+                return
+        # Receipt before submit_sm_resp (or for a lookup already given up on).
+        for key in keys:
+            self._early[key] = (receipt, pdu)
+        while len(self._early) > MAX_EARLY_RECEIPTS:
+            self._early.popitem(last=False)
+
+    def _resolve(self, job: _Job, receipt: Receipt, pdu: DeliverSm) -> None:
+        if job.future.done():
+            return
+        f = hlr_fields_from(pdu, receipt.extra)
+        delivered = receipt.state == MessageState.DELIVERED or f.hlr_status == "live"
+        job.future.set_result(
+            HlrAnswer(
+                delivered=delivered,
+                map_error=receipt.error_code,
+                imsi=f.imsi,
+                mccmnc=f.mccmnc,
+                serving_mccmnc=f.serving_mccmnc,
+                msc=f.msc,
+                home_mccmnc=f.home_mccmnc,
+                ported=f.ported,
+                message_id=receipt.message_id,
+            )
+        )
