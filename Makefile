@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck pytest sim bench clean
+.PHONY: venv run test lint typecheck pytest sim bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+run: $(STAMP)
+	@scripts/run-demo.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check hlrd simulator tests bench

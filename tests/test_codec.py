@@ -204,3 +204,20 @@ def test_framer_handles_pdus_split_across_reads_and_packed_together() -> None:
     assert got == pdus
     assert f.buffered == 0
     assert codec.Framer().feed(stream) == pdus
+
+
+@pytest.mark.parametrize(
+    ("tag", "value"),
+    [
+        (Tag.NETWORK_ERROR_CODE, b"\x03\x00"),  # exactly 3 octets
+        (Tag.ALERT_ON_MESSAGE_DELIVERY, b"\x01"),  # no value at all
+        (Tag.CALLBACK_NUM, b"\x00\x01\x02"),  # at least 4
+    ],
+)
+def test_octet_tlvs_outside_their_spec_length_are_rinvparlen(tag: int, value: bytes) -> None:
+    good = codec.encode(DeliverSm(sequence=3))
+    bad = good + struct.pack(">HH", tag, len(value)) + value
+    bad = struct.pack(">I", len(bad)) + bad[4:]
+    err = codec.Framer().feed(bad)[0]
+    assert isinstance(err, PduError)
+    assert err.status == Status.ESME_RINVPARLEN

@@ -13,7 +13,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from .constants import RESPONSE_BIT, Status, status_name
+from .constants import RESPONSE_BIT, Status, Tag, status_name
 from .errors import EncodeError, FramingError, PduError
 from .pdu import CSTR, PDU_CLASSES, SM, TLV_CSTR, TLV_TYPES, U8, FieldSpec, Pdu, Tlv
 
@@ -89,7 +89,8 @@ def _check_known_tlv(
     elif kind in ("u8", "u16", "u32"):
         ok = len(value) == size
     else:
-        ok = len(value) <= size or size == 0
+        lo = _OCTETS_MIN.get(tag, 0)
+        ok = lo <= len(value) <= size
     if not ok:
         raise PduError(
             f"{cls.__name__}: TLV 0x{tag:04X} has invalid length {len(value)}",
@@ -98,6 +99,11 @@ def _check_known_tlv(
             command_id=cls.command_id,
             field=f"tlv_0x{tag:04X}",
         )
+
+
+# Octet-string TLVs with a lower bound (SMPP 3.4 §5.3.2): network_error_code is
+# exactly 3 octets, callback_num at least 4.
+_OCTETS_MIN = {Tag.NETWORK_ERROR_CODE: 3, Tag.CALLBACK_NUM: 4}
 
 
 def encode_tlvs(tlvs: list[Tlv]) -> bytes:

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `make run`: the simulator (demo scenario) and the daemon side by side on 127.0.0.1.
+# Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+CONFIG=${CONFIG:-config/hlrd.toml}
+SCENARIO=${SCENARIO:-config/scenarios/demo.toml}
+
+"$BIN/hlrd" config check "$CONFIG" >/dev/null
+"$BIN/hlrd-sim" --scenario "$SCENARIO" --smpp-port 2775 --http-port 8081 &
+SIM=$!
+"$BIN/hlrd" run --config "$CONFIG" &
+HLRD=$!
+stop() {
+  kill -TERM "$HLRD" 2>/dev/null || true
+  wait "$HLRD" 2>/dev/null || true
+  kill -TERM "$SIM" 2>/dev/null || true
+  wait "$SIM" 2>/dev/null || true
+}
+trap 'stop; exit 0' INT TERM
+
+# Wait (bounded) until the daemon has bound to the simulator.
+for _ in $(seq 1 100); do
+  if "$BIN/python" - <<'PY' 2>/dev/null; then break; fi
+import urllib.request
+urllib.request.urlopen("http://127.0.0.1:8080/readyz", timeout=1)
+PY
+  kill -0 "$HLRD" 2>/dev/null || { echo "hlrd exited; see the log above" >&2; stop; exit 1; }
+  sleep 0.1
+done
+
+cat <<TXT
+
+  hlrd is up, with the simulator as its upstream.
+    HTTP API   http://127.0.0.1:8080   (/v1/lookup/{number}, /v1/check/{number}, /metrics)
+    simulator  SMPP 127.0.0.1:2775, HTTP http://127.0.0.1:8081/v1/hlr/{number}
+
+  Try:
+    curl 'http://127.0.0.1:8080/v1/check/+48600000003?format=digit'   # roaming in Egypt -> 1
+    curl 'http://127.0.0.1:8080/v1/check/+48600000001?format=digit'   # at home -> 0
+    curl  http://127.0.0.1:8080/v1/lookup/48600000002                  # roaming in Germany, JSON
+
+  Ctrl-C stops both.
+TXT
+wait "$HLRD"
+stop
