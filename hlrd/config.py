@@ -45,6 +45,7 @@ class SmppProviderConfig:
     reconnect_min_s: float = 0.2
     reconnect_max_s: float = 30.0
     max_attempts: int = 3
+    message_id_match: str = "auto"  # "exact": receipts carry the id as submit_sm_resp did
     type: str = "smpp"
 
 
@@ -186,6 +187,7 @@ def _provider(raw: Any, i: int, env: Mapping[str, str]) -> SmppProviderConfig:
         reconnect_min_s=t.get_float("reconnect_min_s", 0.2, 0.0, 300),
         reconnect_max_s=t.get_float("reconnect_max_s", 30.0, 0.0, 3600),
         max_attempts=t.get_int("max_attempts", 3, 1, 10),
+        message_id_match=t.get_str("message_id_match", "auto", choices=("auto", "exact")),
     )
     t.done()
     return cfg

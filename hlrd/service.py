@@ -53,6 +53,12 @@ class LookupService:
     def ready(self) -> bool:
         return any(p.ready for p in self.providers)
 
+    async def wait_ready(self) -> None:
+        waits = [asyncio.ensure_future(p.wait_ready()) for p in self.providers]
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for w in pending:
+            w.cancel()
+
     @property
     def in_flight(self) -> int:
         return len(self._inflight)

@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -96,6 +97,8 @@ class Smsc:
         self._tasks: set[asyncio.Task[None]] = set()
         self._timers: set[asyncio.TimerHandle] = set()
         self.connections: set[SmppConnection] = set()
+        # Called with each looked-up number as its submit_sm arrives (tests wait on it).
+        self.submit_listeners: list[Callable[[str], None]] = []
 
     def handler(self) -> Handler:
         return _ConnectionHandler(self)
@@ -296,6 +299,8 @@ class _ConnectionHandler(Handler):
     def _submit(self, conn: SmppConnection, pdu: SubmitSm) -> Pdu | None:
         smsc = self.smsc
         smsc.stats.submits += 1
+        for listener in smsc.submit_listeners:
+            listener(pdu.destination_addr)
         if not smsc.take_token():
             smsc.stats.throttled += 1
             return make_response(pdu, Status.ESME_RTHROTTLED)

@@ -5,7 +5,18 @@ from __future__ import annotations
 import asyncio
 
 from hlrd.smpp.pdu import BindTransceiver, DeliverSm, DeliverSmResp, Pdu, SubmitSm, SubmitSmResp
-from hlrd.smpp.receipts import Receipt, message_id_keys, receipt_from_pdu
+from hlrd.smpp.receipts import (
+    Receipt,
+    alternate_message_ids,
+    canonical_message_id,
+    receipt_from_pdu,
+)
+
+
+def message_id_keys(message_id: str) -> list[str]:
+    return [canonical_message_id(message_id), *alternate_message_ids(message_id)]
+
+
 from hlrd.smpp.transport import Handler, LinkConfig, SmppConnection, connect
 
 

@@ -12,7 +12,8 @@ from hlrd.smpp.hlr_fields import HlrFields, hlr_fields_from
 from hlrd.smpp.pdu import DeliverSm, Tlv, make_tlv
 from hlrd.smpp.receipts import (
     Receipt,
-    message_id_keys,
+    alternate_message_ids,
+    canonical_message_id,
     parse_receipt_text,
     receipt_from_pdu,
     receipt_from_text,
@@ -140,7 +141,13 @@ def test_message_ids_match_after_normalisation(a: str, b: str) -> None:
 def test_different_message_ids_do_not_match() -> None:
     assert not same_message_id("1A2B", "1A2C")
     assert not same_message_id("msg-1", "msg-2")
-    assert message_id_keys("") == frozenset()
+    assert canonical_message_id("000") == "0"
+
+
+def test_alternates_cover_hex_and_decimal_but_exact_comes_first() -> None:
+    assert canonical_message_id(" 000A1b ") == "a1b"
+    assert alternate_message_ids("0000000A") == ("10",)
+    assert set(alternate_message_ids("16")) == {"10", "22"}
 
 
 def test_hlr_fields_round_trip_through_text_and_tlvs() -> None:

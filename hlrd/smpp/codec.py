@@ -103,7 +103,7 @@ def _check_known_tlv(
 
 # Octet-string TLVs with a lower bound (SMPP 3.4 §5.3.2): network_error_code is
 # exactly 3 octets, callback_num at least 4.
-_OCTETS_MIN = {Tag.NETWORK_ERROR_CODE: 3, Tag.CALLBACK_NUM: 4}
+_OCTETS_MIN: dict[int, int] = {Tag.NETWORK_ERROR_CODE: 3, Tag.CALLBACK_NUM: 4}
 
 
 def encode_tlvs(tlvs: list[Tlv]) -> bytes:

@@ -217,25 +217,30 @@ def receipt_from_pdu(pdu: DeliverSm) -> Receipt | None:
 
 
 _HEX = re.compile(r"^[0-9a-f]+$")
-_DEC = re.compile(r"^[0-9]+$")
 
 
-def message_id_keys(message_id: str) -> frozenset[str]:
-    """Every canonical form an id may stand for.
+def canonical_message_id(message_id: str) -> str:
+    """Case-folded, without surrounding blanks or leading zeros."""
+    return message_id.strip().lower().lstrip("0") or "0"
 
-    "1A2B" is hex; "00123" may be decimal or hex (SMSCs disagree), so it yields both
-    numbers; anything else is compared case-insensitively without leading zeros.
-    Two ids match when their key sets intersect.
+
+def alternate_message_ids(message_id: str) -> tuple[str, ...]:
+    """The canonical forms the same id takes when an SMSC switches hex and decimal.
+
+    Many SMSCs answer submit_sm_resp with a hex id and put it in decimal in the
+    receipt (or the other way round). Callers match the exact canonical id first and
+    fall back to these, since an id like "10" is legal in both bases: with two
+    lookups pending as "0A" and "10", only the exact match is unambiguous.
     """
-    s = message_id.strip().lower()
-    if not s:
-        return frozenset()
-    if _DEC.match(s):
-        return frozenset({f"n:{int(s, 10)}", f"n:{int(s, 16)}"})
-    if _HEX.match(s):
-        return frozenset({f"n:{int(s, 16)}"})
-    return frozenset({"s:" + (s.lstrip("0") or "0")})
+    c = canonical_message_id(message_id)
+    out: list[str] = []
+    if c.isdigit():
+        out.append(format(int(c), "x"))
+    if _HEX.match(c):
+        out.append(str(int(c, 16)))
+    return tuple(x for x in out if x != c)
 
 
 def same_message_id(a: str, b: str) -> bool:
-    return not message_id_keys(a).isdisjoint(message_id_keys(b))
+    ca, cb = canonical_message_id(a), canonical_message_id(b)
+    return ca == cb or cb in alternate_message_ids(a)

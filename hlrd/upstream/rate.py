@@ -5,7 +5,7 @@ releases the whole second's quota in one ~10 ms burst, and it burns CPU when man
 coroutines poll it. So one dispatcher per provider is its only client, and the
 period is cut to about 100 ms (`k` sends per `k/tps` seconds): an upstream that
 throttles per 100 ms sees no bursts. When the provider answers ESME_RTHROTTLED the
-rate halves, then climbs back by a tenth of the configured rate per clean second.
+rate halves (once a second at most), then climbs back by a tenth of the configured rate per clean second.
 """
 
 from __future__ import annotations
@@ -32,13 +32,21 @@ class AdaptiveRate:
         k, period = _shape(self.current)
         self._throttler = Throttler(rate_limit=k, period=period, retry_interval=0.002)
         self._last_change = time.monotonic()
+        self._last_cut = -1e9
 
     async def acquire(self) -> None:
         self._recover()
         await self._throttler.acquire()
 
     def throttled(self) -> None:
-        """The provider said ESME_RTHROTTLED: halve the rate (not below a floor)."""
+        """The provider said ESME_RTHROTTLED: halve the rate (not below a floor).
+
+        At most once a second: a whole window of requests sent at the old rate comes
+        back throttled together, and that is one signal, not fifty.
+        """
+        if time.monotonic() - self._last_cut < 1.0:
+            return
+        self._last_cut = time.monotonic()
         self._set(max(self._floor, self.current / 2))
 
     def _recover(self) -> None:

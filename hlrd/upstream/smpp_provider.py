@@ -15,7 +15,7 @@ import asyncio
 import functools
 import random
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 
@@ -37,7 +37,12 @@ from ..smpp.pdu import (
     SubmitSmResp,
     make_response,
 )
-from ..smpp.receipts import Receipt, message_id_keys, receipt_from_pdu
+from ..smpp.receipts import (
+    Receipt,
+    alternate_message_ids,
+    canonical_message_id,
+    receipt_from_pdu,
+)
 from ..smpp.transport import Handler, LinkConfig, SmppConnection, connect
 from .base import ProviderError
 from .rate import AdaptiveRate
@@ -54,7 +59,7 @@ class _Job:
     future: asyncio.Future[HlrAnswer]
     attempts: int = 0
     conn: SmppConnection | None = None
-    keys: frozenset[str] = field(default_factory=frozenset)
+    key: str | None = None  # canonical message id, once submit_sm_resp gave it
     timer: asyncio.TimerHandle | None = None
 
 
@@ -114,6 +119,7 @@ class _Bind:
                 else:
                     self.tx = self.rx = await self._open(BindTransceiver)
                 self.bound = True
+                self.provider.bound_event.set()
                 failures = 0
                 log.info("upstream.bound", provider=cfg.name, bind=self.index, mode=cfg.bind_mode)
                 self.provider.slot_freed()
@@ -165,6 +171,7 @@ class SmppProvider:
         self._queue: deque[_Job] = deque()
         self._queue_ready = asyncio.Event()
         self._slot_freed = asyncio.Event()
+        self.bound_event = asyncio.Event()  # set once any bind is up
         self._pending: dict[str, _Job] = {}  # message id key -> job awaiting its receipt
         self._early: OrderedDict[str, tuple[Receipt, DeliverSm]] = OrderedDict()
         self._by_conn: dict[SmppConnection, set[_Job]] = {}
@@ -182,6 +189,9 @@ class SmppProvider:
     @property
     def ready(self) -> bool:
         return any(b.bound for b in self._binds)
+
+    async def wait_ready(self) -> None:
+        await self.bound_event.wait()
 
     def _in_flight(self) -> float:
         return float(sum(b.tx.in_flight for b in self._binds if b.tx is not None))
@@ -241,9 +251,8 @@ class SmppProvider:
     def _forget(self, job: _Job) -> None:
         if job.timer is not None:
             job.timer.cancel()
-        for key in job.keys:
-            if self._pending.get(key) is job:
-                del self._pending[key]
+        if job.key is not None and self._pending.get(job.key) is job:
+            del self._pending[job.key]
         if job.conn is not None:
             self._by_conn.get(job.conn, set()).discard(job)
 
@@ -324,14 +333,16 @@ class SmppProvider:
         if resp.status != Status.ESME_ROK or not isinstance(resp, SubmitSmResp):
             self._fail(job, ProviderError(f"provider answered {status_name(resp.status)}"))
             return
-        job.keys = message_id_keys(resp.message_id)
-        for key in job.keys:
+        job.key = canonical_message_id(resp.message_id)
+        for key in (job.key, *self._alternates(resp.message_id)):
             early = self._early.pop(key, None)
             if early is not None:
                 self._resolve(job, *early)
                 return
-        for key in job.keys:
-            self._pending[key] = job
+        self._pending[job.key] = job
+
+    def _alternates(self, message_id: str) -> tuple[str, ...]:
+        return alternate_message_ids(message_id) if self.cfg.message_id_match == "auto" else ()
 
     def _retry(self, job: _Job, why: str) -> None:
         if job.conn is not None:
@@ -348,10 +359,9 @@ class SmppProvider:
         )
         if self.metrics is not None:
             self.metrics.retries.labels(self.name).inc()
-        for key in job.keys:
-            if self._pending.get(key) is job:
-                del self._pending[key]
-        job.keys = frozenset()
+        if job.key is not None and self._pending.get(job.key) is job:
+            del self._pending[job.key]
+        job.key = None
         self._enqueue(job, front=True)
 
     def on_link_lost(self, conn: SmppConnection) -> None:
@@ -365,15 +375,14 @@ class SmppProvider:
         receipt = receipt_from_pdu(pdu)
         if receipt is None:
             return
-        keys = message_id_keys(receipt.message_id)
-        for key in keys:
+        exact = canonical_message_id(receipt.message_id)
+        for key in (exact, *self._alternates(receipt.message_id)):
             job = self._pending.get(key)
             if job is not None:
                 self._resolve(job, receipt, pdu)
                 return
         # Receipt before submit_sm_resp (or for a lookup already given up on).
-        for key in keys:
-            self._early[key] = (receipt, pdu)
+        self._early[exact] = (receipt, pdu)
         while len(self._early) > MAX_EARLY_RECEIPTS:
             self._early.popitem(last=False)
 

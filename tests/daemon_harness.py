@@ -1,0 +1,59 @@
+"""A daemon wired to an in-process simulator, both on 127.0.0.1 ports picked by the OS."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+
+from hlrd.config import parse_config
+from hlrd.daemon import Daemon
+from simulator.controller import Simulator
+
+BASE_CONFIG: dict[str, Any] = {
+    "http": {"host": "127.0.0.1", "port": 0},
+    "lookup": {"timeout_s": 10, "shutdown_grace_s": 0.2},
+    "logging": {"format": "json", "level": "WARNING"},
+    "upstream": {
+        "providers": [
+            {
+                "name": "sim",
+                "host": "127.0.0.1",
+                "system_id": "hlrd",
+                "password": "secret",
+                "binds": 2,
+                "window": 32,
+                "tps": 1000,
+                "result_timeout_s": 5,
+                "reconnect_min_s": 0.01,
+                "reconnect_max_s": 0.05,
+            }
+        ]
+    },
+}
+
+
+def config_for(sim: Simulator, **sections: dict[str, Any]) -> dict[str, Any]:
+    data = copy.deepcopy(BASE_CONFIG)
+    data["upstream"]["providers"][0]["port"] = sim.smpp_port
+    provider = sections.pop("provider", {})
+    data["upstream"]["providers"][0].update(provider)
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    return data
+
+
+@asynccontextmanager
+async def running_daemon(
+    sim: Simulator, **sections: dict[str, Any]
+) -> AsyncIterator[tuple[Daemon, aiohttp.ClientSession]]:
+    daemon = Daemon(parse_config(config_for(sim, **sections), env={}))
+    await daemon.start()
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{daemon.http_port}") as http:
+            yield daemon, http
+    finally:
+        await daemon.stop()
