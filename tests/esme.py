@@ -13,11 +13,11 @@ from hlrd.smpp.receipts import (
 )
 
 
+from hlrd.smpp.transport import Handler, LinkConfig, SmppConnection, connect
+
+
 def message_id_keys(message_id: str) -> list[str]:
     return [canonical_message_id(message_id), *alternate_message_ids(message_id)]
-
-
-from hlrd.smpp.transport import Handler, LinkConfig, SmppConnection, connect
 
 
 class ReceiptCollector(Handler):

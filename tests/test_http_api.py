@@ -85,9 +85,8 @@ async def test_imsi_is_returned_when_configured(sim: Simulator) -> None:
     "number", ["+48 600 000 003", "0048600000003", "48600000003", "600000003", "600-000-003"]
 )
 async def test_number_formats_reach_the_same_subscriber(sim: Simulator, number: str) -> None:
-    async with running_daemon(sim) as (_, http):
-        async with http.get(f"/v1/check/{number}") as r:
-            check = await r.json()
+    async with running_daemon(sim) as (_, http), http.get(f"/v1/check/{number}") as r:
+        check = await r.json()
     assert check["lookup"]["msisdn"] == "48600000003"
     assert check["decision"] == "block"
 

@@ -5,7 +5,8 @@ releases the whole second's quota in one ~10 ms burst, and it burns CPU when man
 coroutines poll it. So one dispatcher per provider is its only client, and the
 period is cut to about 100 ms (`k` sends per `k/tps` seconds): an upstream that
 throttles per 100 ms sees no bursts. When the provider answers ESME_RTHROTTLED the
-rate halves (once a second at most), then climbs back by a tenth of the configured rate per clean second.
+rate halves (once a second at most), then climbs back by a tenth of the configured
+rate per clean second.
 """
 
 from __future__ import annotations
