@@ -11,8 +11,6 @@ from hlrd.smpp.receipts import (
     canonical_message_id,
     receipt_from_pdu,
 )
-
-
 from hlrd.smpp.transport import Handler, LinkConfig, SmppConnection, connect
 
 
