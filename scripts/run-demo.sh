@@ -10,6 +10,12 @@ SCENARIO=${SCENARIO:-config/scenarios/demo.toml}
 "$BIN/hlrd" config check "$CONFIG" >/dev/null
 "$BIN/hlrd-sim" --scenario "$SCENARIO" --smpp-port 2775 --http-port 8081 &
 SIM=$!
+# Let the simulator listen before the daemon binds to it (bounded wait).
+for _ in $(seq 1 50); do
+  "$BIN/python" -c 'import socket; socket.create_connection(("127.0.0.1", 2775), 0.2).close()' \
+    2>/dev/null && break
+  sleep 0.1
+done
 "$BIN/hlrd" run --config "$CONFIG" &
 HLRD=$!
 stop() {

@@ -92,6 +92,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/v1/"):
             log.info(
                 "http.request",
+                lookup_id=request.get("lookup_id"),
                 route=path,
                 number=mask_msisdn(request.match_info.get("number", "")),
                 ms=round((time.perf_counter() - started) * 1000, 2),
@@ -118,8 +119,9 @@ async def _lookup(request: web.Request) -> web.StreamResponse:
     if isinstance(msisdn, web.Response):
         return msisdn
     service = request.app[SERVICE_KEY]
+    request["lookup_id"] = lookup_id = new_lookup_id()
     try:
-        result = await service.lookup(msisdn, new_lookup_id())
+        result = await service.lookup(msisdn, lookup_id)
     except ShuttingDown:
         return error(request, 503, "shutting_down", "hlrd is shutting down; retry elsewhere")
     resp = web.json_response(_result_json(result), status=_OUTCOME_STATUS[result.outcome])
@@ -132,8 +134,9 @@ async def _check(request: web.Request) -> web.StreamResponse:
     if isinstance(msisdn, web.Response):
         return msisdn
     service = request.app[SERVICE_KEY]
+    request["lookup_id"] = lookup_id = new_lookup_id()
     try:
-        check = await service.check(msisdn, new_lookup_id())
+        check = await service.check(msisdn, lookup_id)
     except ShuttingDown:
         return error(request, 503, "shutting_down", "hlrd is shutting down; retry elsewhere")
     d = check.decision

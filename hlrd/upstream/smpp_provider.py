@@ -334,6 +334,14 @@ class SmppProvider:
             self._fail(job, ProviderError(f"provider answered {status_name(resp.status)}"))
             return
         job.key = canonical_message_id(resp.message_id)
+        log.debug(
+            "upstream.submitted",
+            provider=self.name,
+            lookup_id=job.lookup_id,
+            sequence=resp.sequence,
+            message_id=resp.message_id,
+            attempt=job.attempts,
+        )
         for key in (job.key, *self._alternates(resp.message_id)):
             early = self._early.pop(key, None)
             if early is not None:
