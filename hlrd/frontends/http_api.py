@@ -28,6 +28,7 @@ log = structlog.get_logger("hlrd.http")
 SERVICE_KEY = web.AppKey("service", LookupService)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 TOKENS_KEY = web.AppKey("tokens", tuple)
+LOOKUP_ID_KEY = web.RequestKey("lookup_id", str)
 
 _OUTCOME_STATUS = {
     Outcome.OK: 200,
@@ -92,7 +93,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/v1/"):
             log.info(
                 "http.request",
-                lookup_id=request.get("lookup_id"),
+                lookup_id=request.get(LOOKUP_ID_KEY),
                 route=path,
                 number=mask_msisdn(request.match_info.get("number", "")),
                 ms=round((time.perf_counter() - started) * 1000, 2),
@@ -119,7 +120,7 @@ async def _lookup(request: web.Request) -> web.StreamResponse:
     if isinstance(msisdn, web.Response):
         return msisdn
     service = request.app[SERVICE_KEY]
-    request["lookup_id"] = lookup_id = new_lookup_id()
+    request[LOOKUP_ID_KEY] = lookup_id = new_lookup_id()
     try:
         result = await service.lookup(msisdn, lookup_id)
     except ShuttingDown:
@@ -134,7 +135,7 @@ async def _check(request: web.Request) -> web.StreamResponse:
     if isinstance(msisdn, web.Response):
         return msisdn
     service = request.app[SERVICE_KEY]
-    request["lookup_id"] = lookup_id = new_lookup_id()
+    request[LOOKUP_ID_KEY] = lookup_id = new_lookup_id()
     try:
         check = await service.check(msisdn, lookup_id)
     except ShuttingDown:
