@@ -238,7 +238,7 @@ def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> 
         var = h.get("auth_tokens_env", "")
         if var not in env:
             raise ConfigError(f"http.auth_tokens_env: environment variable {var!r} is not set")
-        tokens += tuple(x for x in env[var].split(",") if x)
+        tokens += tuple(x.strip() for x in env[var].split(",") if x.strip())
     http = HttpConfig(
         host=h.get_str("host", "127.0.0.1"),
         port=h.get_int("port", 8080, 0, 65535),

@@ -12,15 +12,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
 
 from hlrd.smpp.constants import CommandId, EsmClass, Status, Tag
-from hlrd.smpp.errors import SmppError
+from hlrd.smpp.flow import TokenBucket
 from hlrd.smpp.hlr_fields import HlrFields
+from hlrd.smpp.outbox import ReceiptOutbox
 from hlrd.smpp.pdu import (
     Bind,
     DataSm,
@@ -42,7 +42,6 @@ log = structlog.get_logger("simulator.smsc")
 
 MAX_PENDING_RECEIPTS = 10_000
 MAX_REMEMBERED_IDS = 100_000
-RECEIPT_ATTEMPTS = 3
 
 
 def mask(msisdn: str) -> str:
@@ -55,30 +54,6 @@ class Stats:
     bind_failures: int = 0
     submits: int = 0
     throttled: int = 0
-    receipts_sent: int = 0
-    receipts_acked: int = 0
-    receipts_pending: int = 0
-
-
-class TokenBucket:
-    """`rate` per second with a burst of at most one second's worth."""
-
-    def __init__(self, rate: int, clock: asyncio.AbstractEventLoop) -> None:
-        self.rate = rate
-        self._loop = clock
-        self._tokens = float(rate)
-        self._stamp = clock.time()
-
-    def take(self) -> bool:
-        if self.rate <= 0:
-            return True
-        now = self._loop.time()
-        self._tokens = min(float(self.rate), self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False
 
 
 class Smsc:
@@ -90,12 +65,9 @@ class Smsc:
         self._loop = asyncio.get_running_loop()
         self._rng = random.Random(scenario.seed)
         self._ids = itertools.count(1)
-        self._bucket = TokenBucket(scenario.smpp.tps, self._loop)
-        self._receivers: dict[str, list[SmppConnection]] = {}
-        self._pending: dict[str, deque[DeliverSm]] = {}
+        self._bucket = TokenBucket(scenario.smpp.tps)
+        self.outbox = ReceiptOutbox(max_pending=MAX_PENDING_RECEIPTS, retry_delay_s=0.2)
         self._states: dict[str, tuple[str, int]] = {}  # message id -> (stat, error)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._timers: set[asyncio.TimerHandle] = set()
         self.connections: set[SmppConnection] = set()
         # Called with each looked-up number as its submit_sm arrives (tests wait on it).
         self.submit_listeners: list[Callable[[str], None]] = []
@@ -104,67 +76,6 @@ class Smsc:
         return _ConnectionHandler(self)
 
     # -- receipts --------------------------------------------------------------------
-
-    def _spawn(self, coro: object) -> None:
-        task: asyncio.Task[None] = self._loop.create_task(coro)  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def receiver_for(self, system_id: str, prefer: SmppConnection | None) -> SmppConnection | None:
-        conns = [c for c in self._receivers.get(system_id, ()) if not c.closing]
-        if prefer is not None and prefer in conns:
-            return prefer
-        return conns[0] if conns else None
-
-    def register_receiver(self, system_id: str, conn: SmppConnection) -> None:
-        self._receivers.setdefault(system_id, []).append(conn)
-        queue = self._pending.get(system_id)
-        while queue:
-            self.stats.receipts_pending -= 1
-            self._spawn(self._deliver(system_id, queue.popleft(), conn))
-
-    def unregister(self, system_id: str, conn: SmppConnection) -> None:
-        conns = self._receivers.get(system_id)
-        if conns and conn in conns:
-            conns.remove(conn)
-
-    def _park(self, system_id: str, receipt: DeliverSm) -> None:
-        queue = self._pending.setdefault(system_id, deque())
-        if len(queue) >= MAX_PENDING_RECEIPTS:
-            queue.popleft()
-            self.stats.receipts_pending -= 1
-        queue.append(receipt)
-        self.stats.receipts_pending += 1
-
-    def schedule_receipt(
-        self, system_id: str, receipt: DeliverSm, delay: float, prefer: SmppConnection
-    ) -> None:
-        def fire() -> None:
-            self._timers.discard(handle)
-            self._spawn(self._deliver(system_id, receipt, prefer))
-
-        handle = self._loop.call_later(delay, fire)
-        self._timers.add(handle)
-
-    async def _deliver(
-        self, system_id: str, receipt: DeliverSm, prefer: SmppConnection | None
-    ) -> None:
-        for _ in range(RECEIPT_ATTEMPTS):
-            conn = self.receiver_for(system_id, prefer)
-            if conn is None:
-                break
-            receipt.sequence = 0  # a fresh sequence number on every attempt
-            try:
-                self.stats.receipts_sent += 1
-                resp = await conn.request(receipt)
-            except SmppError:
-                prefer = None
-                continue
-            if resp.status == Status.ESME_ROK:
-                self.stats.receipts_acked += 1
-                return
-            prefer = None
-        self._park(system_id, receipt)
 
     def build_receipt(self, submit: SubmitSm, message_id: str, answer: Answer) -> DeliverSm:
         rid = message_id
@@ -225,7 +136,7 @@ class Smsc:
 
     def count_ack(self, fut: asyncio.Future[Pdu]) -> None:
         if not fut.cancelled() and fut.exception() is None and fut.result().status == 0:
-            self.stats.receipts_acked += 1
+            self.outbox.stats.acked += 1
 
     def next_message_id(self) -> str:
         return f"{next(self._ids):08X}"
@@ -234,12 +145,7 @@ class Smsc:
         return self._bucket.take()
 
     async def close(self) -> None:
-        for handle in self._timers:
-            handle.cancel()
-        self._timers.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.outbox.close()
         await asyncio.gather(*(c.close() for c in list(self.connections)), return_exceptions=True)
 
 
@@ -255,7 +161,7 @@ class _ConnectionHandler(Handler):
     def connection_lost(self, conn: SmppConnection, exc: Exception | None) -> None:
         self.smsc.connections.discard(conn)
         if self.system_id is not None:
-            self.smsc.unregister(self.system_id, conn)
+            self.smsc.outbox.detach(self.system_id, conn)
 
     def handle_request(self, conn: SmppConnection, pdu: Pdu) -> Pdu | None:
         self.pdus += 1
@@ -293,7 +199,7 @@ class _ConnectionHandler(Handler):
             return resp
         # Answer the bind first, so queued receipts follow a bound session.
         conn.respond(resp)
-        self.smsc.register_receiver(pdu.system_id, conn)
+        self.smsc.outbox.attach(pdu.system_id, conn)
         return None
 
     def _submit(self, conn: SmppConnection, pdu: SubmitSm) -> Pdu | None:
@@ -319,10 +225,10 @@ class _ConnectionHandler(Handler):
         receipt = smsc.build_receipt(pdu, message_id, answer)
         if answer.fault == "receipt_first":
             # The receipt goes out ahead of submit_sm_resp in the same write.
-            receiver = smsc.receiver_for(self.system_id, conn)
+            receiver = smsc.outbox.receiver(self.system_id, conn)
             if receiver is not None:
-                smsc.stats.receipts_sent += 1
+                smsc.outbox.stats.sent += 1
                 receiver.send_request_nowait(receipt).add_done_callback(smsc.count_ack)
             return resp
-        smsc.schedule_receipt(self.system_id, receipt, answer.latency_s, conn)
+        smsc.outbox.send(self.system_id, receipt, prefer=conn, delay_s=answer.latency_s)
         return resp

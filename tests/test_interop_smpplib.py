@@ -59,7 +59,8 @@ async def test_smpplib_client_reads_hlr_fields_from_the_receipt(sim: Simulator) 
     assert fields.roaming_country == "EG"
     assert fields.serving_mccmnc == "60201"
     assert fields.ported is False
-    assert sim.stats.receipts_acked == 1
+    assert sim.smsc is not None
+    assert sim.smsc.outbox.stats.acked == 1
 
 
 async def test_smpplib_client_sees_an_absent_subscriber(sim: Simulator) -> None:

@@ -25,10 +25,22 @@ class MapError(IntEnum):
     UNEXPECTED_DATA_VALUE = 36
 
 
+_NAMES: dict[int, str] = {
+    MapError.UNKNOWN_SUBSCRIBER: "unknownSubscriber",
+    MapError.UNIDENTIFIED_SUBSCRIBER: "unidentifiedSubscriber",
+    MapError.ABSENT_SUBSCRIBER_SM: "absentSubscriberSM",
+    MapError.ILLEGAL_SUBSCRIBER: "illegalSubscriber",
+    MapError.TELESERVICE_NOT_PROVISIONED: "teleserviceNotProvisioned",
+    MapError.ILLEGAL_EQUIPMENT: "illegalEquipment",
+    MapError.CALL_BARRED: "callBarred",
+    MapError.FACILITY_NOT_SUPPORTED: "facilityNotSupported",
+    MapError.ABSENT_SUBSCRIBER: "absentSubscriber",
+    MapError.SYSTEM_FAILURE: "systemFailure",
+    MapError.DATA_MISSING: "dataMissing",
+    MapError.UNEXPECTED_DATA_VALUE: "unexpectedDataValue",
+}
+
+
 def map_error_name(code: int) -> str:
-    """camelCase name as written in TS 29.002, or 'mapError<code>' for others."""
-    try:
-        words = MapError(code).name.lower().split("_")
-    except ValueError:
-        return f"mapError{code}"
-    return words[0] + "".join(w.capitalize() for w in words[1:])
+    """The name as written in TS 29.002, or 'mapError<code>' for others."""
+    return _NAMES.get(code, f"mapError{code}")

@@ -52,7 +52,7 @@ def normalize(raw: str, default_region: str = "PL", mobile_only: bool = True) ->
     body = text[1:] if text.startswith("+") else text
     if not body.isdigit():
         raise InvalidNumber(NumberProblem.NOT_A_NUMBER, "only digits, spaces and a leading +")
-    if len(body) > 17:
+    if len(body) > 15:
         raise InvalidNumber(NumberProblem.TOO_LONG, "more than 15 digits (E.164 maximum)")
     if len(body) < 5:
         raise InvalidNumber(NumberProblem.TOO_SHORT, "fewer than 5 digits")
