@@ -8,6 +8,7 @@ nowhere else (no other module reads the environment).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -15,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .domain.countries import BY_ISO
+import phonenumbers
+
 from .domain.decision import Policy
 from .domain.result import Zone
 
@@ -47,6 +49,35 @@ class SmppProviderConfig:
     max_attempts: int = 3
     message_id_match: str = "auto"  # "exact": receipts carry the id as submit_sm_resp did
     type: str = "smpp"
+
+
+@dataclass(frozen=True, slots=True)
+class SmppAccount:
+    """A call-center platform allowed to bind to hlrd's SMPP front end."""
+
+    system_id: str
+    password: str
+    allowed_ips: tuple[str, ...] = ()  # networks (CIDR) a bind may come from; empty = any
+    window: int = 100  # lookups in flight per account; beyond it ESME_RMSGQFUL
+    tps: int = 100  # submits per second per account; beyond it ESME_RTHROTTLED
+    max_binds: int = 4
+    receipt_format: str = "both"  # "text" | "tlv" | "both"
+    return_imsi: bool = False  # IMSI in receipts (also needs lookup.return_imsi)
+    reject_invalid: bool = False  # ESME_RINVDSTADR on submit instead of a failure receipt
+
+
+@dataclass(frozen=True, slots=True)
+class SmppServerConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 2776
+    tls_cert: str = ""
+    tls_key: str = ""
+    inactivity_timeout_s: float = 300.0
+    receipt_ttl_s: float = 3600.0
+    receipt_retry_s: float = 5.0
+    max_pending_receipts: int = 10_000
+    accounts: tuple[SmppAccount, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +115,7 @@ class Config:
     lookup: LookupConfig = field(default_factory=LookupConfig)
     policy: Policy = field(default_factory=Policy)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    smpp_server: SmppServerConfig = field(default_factory=SmppServerConfig)
 
 
 # -- validation helpers --------------------------------------------------------------
@@ -145,6 +177,8 @@ class _Table:
     def get_secret(self, name: str, env: Mapping[str, str], max_len: int = 0) -> str:
         """`name = "..."` or `name_env = "VAR"` (read from the environment)."""
         var = self.get(f"{name}_env", None)
+        if var is not None and name in self.data:
+            raise ConfigError(f"{self.key(name)}: give {name} or {name}_env, not both")
         if var is not None:
             if not isinstance(var, str) or var not in env:
                 raise ConfigError(
@@ -189,6 +223,62 @@ def _provider(raw: Any, i: int, env: Mapping[str, str]) -> SmppProviderConfig:
         max_attempts=t.get_int("max_attempts", 3, 1, 10),
         message_id_match=t.get_str("message_id_match", "auto", choices=("auto", "exact")),
     )
+    if cfg.reconnect_min_s > cfg.reconnect_max_s:
+        raise ConfigError(f"{t.key('reconnect_min_s')}: must not exceed reconnect_max_s")
+    t.done()
+    return cfg
+
+
+def _account(raw: Any, i: int, env: Mapping[str, str]) -> SmppAccount:
+    t = _Table(raw, f"smpp_server.accounts[{i}]")
+    system_id = t.get_str("system_id", "", max_len=15)
+    if not system_id:
+        raise ConfigError(f"{t.key('system_id')}: required")
+    ips = t.get_strs("allowed_ips")
+    for net in ips:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"{t.key('allowed_ips')}: {net!r} is not an address") from exc
+    acc = SmppAccount(
+        system_id=system_id,
+        password=t.get_secret("password", env, max_len=8),
+        allowed_ips=ips,
+        window=t.get_int("window", 100, 1, 100_000),
+        tps=t.get_int("tps", 100, 1, 100_000),
+        max_binds=t.get_int("max_binds", 4, 1, 1000),
+        receipt_format=t.get_str("receipt_format", "both", choices=("text", "tlv", "both")),
+        return_imsi=t.get_bool("return_imsi", False),
+        reject_invalid=t.get_bool("reject_invalid", False),
+    )
+    t.done()
+    return acc
+
+
+def _smpp_server(raw: Any, env: Mapping[str, str]) -> SmppServerConfig:
+    t = _Table(raw, "smpp_server")
+    accounts_raw = t.get("accounts", [])
+    if not isinstance(accounts_raw, list):
+        raise ConfigError("smpp_server.accounts: must be an array of tables")
+    accounts = tuple(_account(a, i, env) for i, a in enumerate(accounts_raw))
+    if len({a.system_id for a in accounts}) != len(accounts):
+        raise ConfigError("smpp_server.accounts: system_id must be unique")
+    cfg = SmppServerConfig(
+        enabled=t.get_bool("enabled", False),
+        host=t.get_str("host", "127.0.0.1"),
+        port=t.get_int("port", 2776, 0, 65535),
+        tls_cert=t.get_str("tls_cert", ""),
+        tls_key=t.get_str("tls_key", ""),
+        inactivity_timeout_s=t.get_float("inactivity_timeout_s", 300.0, 0.0, 86400),
+        receipt_ttl_s=t.get_float("receipt_ttl_s", 3600.0, 1.0, 7 * 86400),
+        receipt_retry_s=t.get_float("receipt_retry_s", 5.0, 0.0, 3600),
+        max_pending_receipts=t.get_int("max_pending_receipts", 10_000, 1, 10_000_000),
+        accounts=accounts,
+    )
+    if bool(cfg.tls_cert) != bool(cfg.tls_key):
+        raise ConfigError("smpp_server.tls_cert: tls_cert and tls_key go together")
+    if cfg.enabled and not accounts:
+        raise ConfigError("smpp_server.accounts: at least one account when enabled")
     t.done()
     return cfg
 
@@ -248,7 +338,7 @@ def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> 
 
     n = _Table(top.get("numbers", {}), "numbers")
     region = n.get_str("default_region", "PL")
-    if region not in BY_ISO and not (len(region) == 2 and region.isupper()):
+    if region not in phonenumbers.SUPPORTED_REGIONS:
         raise ConfigError("numbers.default_region: must be an ISO 3166 alpha-2 code")
     numbers = NumbersConfig(default_region=region, mobile_only=n.get_bool("mobile_only", True))
     n.done()
@@ -270,8 +360,9 @@ def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> 
         level=lg.get_str("level", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     )
     lg.done()
+    smpp_server = _smpp_server(top.get("smpp_server", {}), env)
     top.done()
-    return Config(providers, http, numbers, lookup, policy, logging)
+    return Config(providers, http, numbers, lookup, policy, logging, smpp_server)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,11 +48,14 @@ class ReceiptOutbox:
         max_pending: int = 10_000,
         ttl_s: float = 3600.0,
         retry_delay_s: float = 1.0,
+        listener: Callable[[str, str], None] | None = None,
     ) -> None:
+        """`listener(account, event)` hears "sent", "acked", "retried" and "expired"."""
         self.max_pending = max_pending
         self.ttl_s = ttl_s
         self.retry_delay_s = retry_delay_s
         self.stats = OutboxStats()
+        self._listener = listener
         self._loop = asyncio.get_running_loop()
         self._receivers: dict[str, list[SmppConnection]] = {}
         self._parked: dict[str, deque[_Item]] = {}
@@ -76,7 +79,7 @@ class ReceiptOutbox:
         while queue:
             item = queue.popleft()
             if item.deadline <= now:
-                self.stats.expired += 1
+                self._count(item.account, "expired")
                 continue
             self._start(item, conn)
 
@@ -129,22 +132,27 @@ class ReceiptOutbox:
                     self._park(item)
                     return
                 item.receipt.sequence = 0  # a fresh sequence number for every attempt
-                self.stats.sent += 1
+                self._count(item.account, "sent")
                 try:
                     resp = await conn.request(item.receipt)
                     if resp.status == Status.ESME_ROK:
-                        self.stats.acked += 1
+                        self._count(item.account, "acked")
                         return
                     why = f"status {resp.status}"
                 except SmppError as exc:
                     why = type(exc).__name__
-                self.stats.retried += 1
+                self._count(item.account, "retried")
                 log.info("outbox.retry", account=item.account, why=why)
                 prefer = None
                 await asyncio.sleep(self.retry_delay_s)
-            self.stats.expired += 1
+            self._count(item.account, "expired")
         finally:
             self.in_delivery[item.account] -= 1
+
+    def _count(self, account: str, event: str) -> None:
+        setattr(self.stats, event, getattr(self.stats, event) + 1)
+        if self._listener is not None:
+            self._listener(account, event)
 
     def _park(self, item: _Item) -> None:
         queue = self._parked.setdefault(item.account, deque())

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from ssl import SSLContext
 from typing import cast
 
 import structlog
@@ -36,6 +37,7 @@ class LinkConfig:
     keepalive_timeout: float = 10.0  # ... and drop the link if it gets no answer in this
     unbind_timeout: float = 2.0
     max_pdu_length: int = 64 * 1024
+    inactivity_timeout: float = 0.0  # SMSC role: unbind a client silent this long (0 = never)
 
 
 class Handler:
@@ -79,7 +81,7 @@ class SmppConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.last_input = self._loop.time()
-        if self.config.enquire_link_interval > 0:
+        if self.config.enquire_link_interval > 0 or self.config.inactivity_timeout > 0:
             self._keepalive = self._loop.create_task(self._keepalive_loop())
         self.handler.connection_made(self)
 
@@ -295,12 +297,22 @@ class SmppConnection(asyncio.Protocol):
         await asyncio.shield(self._closed)
 
     async def _keepalive_loop(self) -> None:
-        """enquire_link only when the link has been idle; drop it if the peer is gone."""
+        """enquire_link only when the link has been idle; drop it if the peer is gone.
+
+        In the SMSC role with an inactivity timeout, a client that sends nothing for
+        that long is unbound instead (it, not we, is expected to keep the link alive).
+        """
         interval = self.config.enquire_link_interval
+        inactive = self.config.inactivity_timeout
         while not self._closing:
             idle = self._loop.time() - self.last_input
-            if idle < interval:
-                await asyncio.sleep(interval - idle)
+            if inactive > 0 and idle >= inactive:
+                log.info("smpp.inactive_unbind", peer=self.peer, idle_s=round(idle, 1))
+                self._loop.create_task(self.close())
+                return
+            due = [t - idle for t in (interval, inactive) if t > 0]
+            if min(due) > 0:
+                await asyncio.sleep(min(due))
                 continue
             if not (self.session.state is State.OPEN or self.session.state.bound):
                 return
@@ -319,6 +331,7 @@ async def serve(
     host: str,
     port: int,
     config: LinkConfig | None = None,
+    ssl: SSLContext | None = None,
 ) -> asyncio.Server:
     """Listen for ESMEs; each connection gets its own session and handler."""
     cfg = config or LinkConfig()
@@ -327,6 +340,7 @@ async def serve(
         lambda: SmppConnection(Session(Role.SMSC, cfg.max_pdu_length), handler_factory(), cfg),
         host,
         port,
+        ssl=ssl,
     )
 
 

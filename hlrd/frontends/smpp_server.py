@@ -1,0 +1,286 @@
+"""hlrd as an SMPP HLR endpoint: a drop-in for the providers call centers already use.
+
+A platform binds (transceiver, or transmitter + receiver for the same system_id),
+submits one submit_sm per number, gets submit_sm_resp at once with a message id, and
+reads the answer from the delivery receipt. Flow control is per account: beyond its
+window of lookups in flight a submit gets ESME_RMSGQFUL, beyond its rate
+ESME_RTHROTTLED. Receipts go through the shared outbox: retried until acknowledged,
+kept while the account has no receiver bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import ipaddress
+import itertools
+import ssl
+import time
+from collections import OrderedDict
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from prometheus_client import Counter, Gauge
+
+from ..config import SmppAccount, SmppServerConfig
+from ..domain.masking import mask_msisdn
+from ..domain.numbers import InvalidNumber
+from ..domain.result import LookupResult
+from ..metrics import Metrics
+from ..service import LookupService, ShuttingDown
+from ..smpp.constants import CommandId, MessageState, Status
+from ..smpp.flow import TokenBucket
+from ..smpp.outbox import ReceiptOutbox
+from ..smpp.pdu import Bind, Pdu, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp, make_response
+from ..smpp.receipts import STAT_TO_STATE
+from ..smpp.transport import Handler, LinkConfig, SmppConnection, serve
+from .smpp_receipts import build_receipt, stat_and_err
+
+log = structlog.get_logger("hlrd.smpp_server")
+
+MAX_REMEMBERED = 100_000
+
+
+@dataclass
+class _AccountState:
+    account: SmppAccount
+    bucket: TokenBucket
+    in_flight: int = 0
+    binds: set[SmppConnection] = field(default_factory=set)
+
+
+class _ServerMetrics:
+    def __init__(self, metrics: Metrics) -> None:
+        r = metrics.registry
+        self.binds = Gauge("hlrd_smpp_server_binds", "Bound client links", ["account"], registry=r)
+        self.submits = Counter(
+            "hlrd_smpp_server_submits", "Lookups submitted", ["account"], registry=r
+        )
+        self.receipts = Counter(
+            "hlrd_smpp_server_receipts",
+            "Receipt events: sent, acked, retried, expired",
+            ["account", "event"],
+            registry=r,
+        )
+        self.pending = Gauge(
+            "hlrd_smpp_server_receipts_pending",
+            "Receipts not yet acknowledged",
+            ["account"],
+            registry=r,
+        )
+        self.throttled = Counter(
+            "hlrd_smpp_server_throttled", "Submits refused for rate", ["account"], registry=r
+        )
+        self.rejected = Counter(
+            "hlrd_smpp_server_rejected",
+            "Binds and submits refused, by command_status",
+            ["account", "status"],
+            registry=r,
+        )
+
+
+class SmppFrontend:
+    def __init__(self, config: SmppServerConfig, service: LookupService, metrics: Metrics) -> None:
+        self.config = config
+        self.service = service
+        self.m = _ServerMetrics(metrics)
+        self.accounts = {a.system_id: _AccountState(a, TokenBucket(a.tps)) for a in config.accounts}
+        for name, state in self.accounts.items():
+            self.m.binds.labels(name).set_function(functools.partial(_bind_count, state))
+        self.outbox: ReceiptOutbox | None = None
+        self.link = LinkConfig(
+            window=64,
+            enquire_link_interval=0.0,
+            inactivity_timeout=config.inactivity_timeout_s,
+        )
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ids = itertools.count(int(time.time() * 1000) % 10**12 * 1000)
+        # message id -> (account, state, error); bounded, for query_sm
+        self.states: OrderedDict[str, tuple[str, MessageState, int]] = OrderedDict()
+        self.connections: set[SmppConnection] = set()
+        self.port = 0
+
+    async def start(self) -> None:
+        self.outbox = ReceiptOutbox(
+            max_pending=self.config.max_pending_receipts,
+            ttl_s=self.config.receipt_ttl_s,
+            retry_delay_s=self.config.receipt_retry_s,
+            listener=self._on_outbox,
+        )
+        outbox = self.outbox
+        for name in self.accounts:
+            self.m.pending.labels(name).set_function(functools.partial(outbox.pending, name))
+        ctx = None
+        if self.config.tls_cert:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(self.config.tls_cert, self.config.tls_key)
+        self._server = await serve(
+            lambda: _ClientHandler(self), self.config.host, self.config.port, self.link, ctx
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("smpp_server.listening", address=f"{self.config.host}:{self.port}", tls=bool(ctx))
+
+    async def stop(self, grace_s: float = 1.0) -> None:
+        """Stop listening, let lookups in flight become receipts, then unbind clients."""
+        if self._server is not None:
+            self._server.close()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace_s)
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*(c.close() for c in list(self.connections)), return_exceptions=True)
+        if self.outbox is not None:
+            await self.outbox.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def _on_outbox(self, account: str, event: str) -> None:
+        self.m.receipts.labels(account, event).inc()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def next_message_id(self) -> str:
+        """Decimal ids: every ESME (Kannel's msg-id-type included) reads them the same."""
+        return str(next(self._ids))
+
+    def remember(self, message_id: str, account: str, state: MessageState, error: int) -> None:
+        self.states[message_id] = (account, state, error)
+        self.states.move_to_end(message_id)
+        while len(self.states) > MAX_REMEMBERED:
+            self.states.popitem(last=False)
+
+
+class _ClientHandler(Handler):
+    def __init__(self, server: SmppFrontend) -> None:
+        self.server = server
+        self.state: _AccountState | None = None
+
+    def connection_made(self, conn: SmppConnection) -> None:
+        self.server.connections.add(conn)
+
+    def connection_lost(self, conn: SmppConnection, exc: Exception | None) -> None:
+        self.server.connections.discard(conn)
+        if self.state is not None:
+            self.state.binds.discard(conn)
+            assert self.server.outbox is not None
+            self.server.outbox.detach(self.state.account.system_id, conn)
+
+    def handle_request(self, conn: SmppConnection, pdu: Pdu) -> Pdu | None:
+        if isinstance(pdu, SubmitSm):
+            return self._submit(conn, pdu)
+        if isinstance(pdu, Bind):
+            return self._bind(conn, pdu)
+        if isinstance(pdu, QuerySm):
+            return self._query(pdu)
+        return make_response(pdu, Status.ESME_RINVCMDID)
+
+    def _refuse(self, pdu: Pdu, status: Status, account: str, why: str, peer: str) -> Pdu:
+        self.server.m.rejected.labels(account, status.name).inc()
+        log.warning("smpp_server.refused", account=account, peer=peer, status=status.name, why=why)
+        return make_response(pdu, status)
+
+    def _bind(self, conn: SmppConnection, pdu: Bind) -> Pdu | None:
+        server = self.server
+        state = server.accounts.get(pdu.system_id)
+        peer_ip = conn.peer.rsplit(":", 1)[0]
+        if state is None:
+            return self._refuse(pdu, Status.ESME_RINVSYSID, "?", "unknown system_id", conn.peer)
+        account = state.account
+        name = account.system_id
+        if not hmac.compare_digest(pdu.password.encode(), account.password.encode()):
+            return self._refuse(pdu, Status.ESME_RINVPASWD, name, "wrong password", conn.peer)
+        if account.allowed_ips and not _ip_allowed(peer_ip, account.allowed_ips):
+            return self._refuse(pdu, Status.ESME_RBINDFAIL, name, "address not allowed", conn.peer)
+        if len(state.binds) >= account.max_binds:
+            return self._refuse(pdu, Status.ESME_RBINDFAIL, name, "too many binds", conn.peer)
+        self.state = state
+        state.binds.add(conn)
+        conn.respond(make_response(pdu, system_id="hlrd"))
+        if pdu.command_id != CommandId.BIND_TRANSMITTER:
+            assert server.outbox is not None
+            server.outbox.attach(name, conn)  # after the bind_resp: parked receipts follow
+        log.info("smpp_server.bound", account=name, peer=conn.peer, bind=pdu.command_name)
+        return None
+
+    def _submit(self, conn: SmppConnection, pdu: SubmitSm) -> Pdu:
+        state = self.state
+        assert state is not None  # the session refuses submit_sm before bind
+        server = self.server
+        account = state.account
+        name = account.system_id
+        server.m.submits.labels(name).inc()
+        if state.in_flight >= account.window:
+            return self._refuse(pdu, Status.ESME_RMSGQFUL, name, "window full", conn.peer)
+        if not state.bucket.take():
+            server.m.throttled.labels(name).inc()
+            return make_response(pdu, Status.ESME_RTHROTTLED)
+        try:
+            msisdn = server.service.normalize(pdu.destination_addr)
+        except InvalidNumber as exc:
+            if account.reject_invalid:
+                return self._refuse(pdu, Status.ESME_RINVDSTADR, name, exc.problem, conn.peer)
+            msisdn = None
+        message_id = server.next_message_id()
+        server.remember(message_id, name, MessageState.ENROUTE, 0)
+        state.in_flight += 1
+        server.spawn(self._lookup_and_receipt(conn, pdu, message_id, msisdn))
+        return SubmitSmResp(sequence=pdu.sequence, message_id=message_id)
+
+    async def _lookup_and_receipt(
+        self, conn: SmppConnection, pdu: SubmitSm, message_id: str, msisdn: Any
+    ) -> None:
+        state = self.state
+        assert state is not None
+        server = self.server
+        result: LookupResult | None = None
+        try:
+            if msisdn is not None:
+                try:
+                    result = await server.service.lookup(msisdn)
+                except ShuttingDown:
+                    result = None
+        finally:
+            state.in_flight -= 1
+        receipt = build_receipt(pdu, message_id, result, state.account)
+        stat, err = stat_and_err(result)
+        server.remember(message_id, state.account.system_id, STAT_TO_STATE[stat], err)
+        if msisdn is None:
+            log.info(
+                "smpp_server.invalid_number",
+                account=state.account.system_id,
+                number=mask_msisdn(pdu.destination_addr),
+            )
+        assert server.outbox is not None
+        server.outbox.send(state.account.system_id, receipt, prefer=conn)
+
+    def _query(self, pdu: QuerySm) -> Pdu:
+        known = self.server.states.get(pdu.message_id)
+        if known is None or self.state is None or known[0] != self.state.account.system_id:
+            return make_response(pdu, Status.ESME_RQUERYFAIL)
+        _, state, error = known
+        return QuerySmResp(
+            sequence=pdu.sequence,
+            message_id=pdu.message_id,
+            message_state=int(state),
+            error_code=min(error, 255),
+        )
+
+
+def _bind_count(state: _AccountState) -> int:
+    return len(state.binds)
+
+
+def _ip_allowed(ip: str, networks: tuple[str, ...]) -> bool:
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(addr in ipaddress.ip_network(n, strict=False) for n in networks)
