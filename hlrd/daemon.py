@@ -2,7 +2,8 @@
 
 Shutdown order matters: first stop taking lookups (new ones get 503), give those in
 flight `lookup.shutdown_grace_s` to finish, then stop the providers (which fails
-what is left with a clear "shutting down" result and unbinds every link), and only
+what is left with a clear "shutting down" result and unbinds every link), then let
+the SMPP front end turn what finished into receipts and unbind its clients, and only
 then close the HTTP server, so every request in flight gets an answer.
 """
 
@@ -16,6 +17,7 @@ from aiohttp import web
 
 from .config import Config
 from .frontends.http_api import make_app
+from .frontends.smpp_server import SmppFrontend
 from .metrics import Metrics
 from .service import LookupService
 from .upstream.smpp_provider import SmppProvider
@@ -31,6 +33,11 @@ class Daemon:
             SmppProvider(p, self.metrics, config.lookup.max_queue) for p in config.providers
         ]
         self.service = LookupService(config, self.providers, self.metrics)
+        self.smpp_server = (
+            SmppFrontend(config.smpp_server, self.service, self.metrics)
+            if config.smpp_server.enabled
+            else None
+        )
         self._runner: web.AppRunner | None = None
         self.http_port = 0
 
@@ -43,6 +50,8 @@ class Daemon:
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
         await site.start()
         self.http_port = self._runner.addresses[0][1]
+        if self.smpp_server is not None:
+            await self.smpp_server.start()
         log.info(
             "hlrd.started",
             http=f"http://{self.config.http.host}:{self.http_port}",
@@ -56,6 +65,8 @@ class Daemon:
         for p in self.providers:
             await p.stop()
         await self.service.drain(1.0)  # let failed lookups reach their HTTP handlers
+        if self.smpp_server is not None:
+            await self.smpp_server.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         log.info("hlrd.stopped")

@@ -36,6 +36,30 @@ BASE_CONFIG: dict[str, Any] = {
 }
 
 
+ACCOUNT: dict[str, Any] = {
+    "system_id": "cc",
+    "password": "ccpass",
+    "window": 50,
+    "tps": 1000,
+    "max_binds": 3,
+}
+
+SMPP_SERVER: dict[str, Any] = {
+    "enabled": True,
+    "host": "127.0.0.1",
+    "port": 0,
+    "receipt_retry_s": 0.05,
+    "accounts": [ACCOUNT],
+}
+
+
+def with_account(**changes: Any) -> dict[str, Any]:
+    """An smpp_server section whose one account has `changes` applied."""
+    server = copy.deepcopy(SMPP_SERVER)
+    server["accounts"][0].update(changes)
+    return server
+
+
 def config_for(sim: Simulator, **sections: dict[str, Any]) -> dict[str, Any]:
     data = copy.deepcopy(BASE_CONFIG)
     data["upstream"]["providers"][0]["port"] = sim.smpp_port
