@@ -40,6 +40,7 @@ cat <<TXT
 
   hlrd is up, with the simulator as its upstream.
     HTTP API   http://127.0.0.1:8080   (/v1/lookup/{number}, /v1/check/{number}, /metrics)
+    SMPP       127.0.0.1:2776          (system_id callcenter, password cc-pass)
     simulator  SMPP 127.0.0.1:2775, HTTP http://127.0.0.1:8081/v1/hlr/{number}
 
   Try:
