@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from hlrd.smpp.constants import CommandId, EsmClass, Status, Tag
+from hlrd.smpp.constants import CommandId, Status
 from hlrd.smpp.flow import TokenBucket
 from hlrd.smpp.hlr_fields import HlrFields
 from hlrd.smpp.outbox import ReceiptOutbox
@@ -30,10 +30,9 @@ from hlrd.smpp.pdu import (
     QuerySmResp,
     SubmitSm,
     SubmitSmResp,
-    Tlv,
     make_response,
 )
-from hlrd.smpp.receipts import STAT_TO_STATE, Receipt, receipt_text, receipt_tlvs
+from hlrd.smpp.receipts import STAT_TO_STATE, Receipt, receipt_pdu
 from hlrd.smpp.transport import Handler, SmppConnection
 
 from .scenario import Answer, Scenario
@@ -99,23 +98,7 @@ class Smsc:
             extra=fields.text_fields(),
         )
         self._remember(message_id, answer)
-        text = receipt_text(r).encode("latin-1")
-        tlvs = receipt_tlvs(r) + fields.tlvs()
-        if len(text) > 254:
-            # Too long for short_message: SMPP 3.4 puts it in message_payload instead.
-            tlvs.append(Tlv(Tag.MESSAGE_PAYLOAD, text))
-            text = b""
-        return DeliverSm(
-            source_addr_ton=submit.dest_addr_ton,
-            source_addr_npi=submit.dest_addr_npi,
-            source_addr=submit.destination_addr,
-            dest_addr_ton=submit.source_addr_ton,
-            dest_addr_npi=submit.source_addr_npi,
-            destination_addr=submit.source_addr,
-            esm_class=EsmClass.DELIVERY_RECEIPT,
-            short_message=text,
-            tlvs=tlvs,
-        )
+        return receipt_pdu(submit, r, fields.tlvs())
 
     def _remember(self, message_id: str, answer: Answer) -> None:
         if len(self._states) >= MAX_REMEMBERED_IDS:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import struct
 
 import pytest
 
-from hlrd.smpp import codec
 from hlrd.smpp.constants import CommandId, MessageState, Status
 from hlrd.smpp.errors import ResponseError
 from hlrd.smpp.hlr_fields import hlr_fields_from
@@ -16,7 +14,6 @@ from hlrd.smpp.pdu import (
     BindReceiver,
     BindTransceiver,
     BindTransmitter,
-    EnquireLink,
     GenericNack,
     QuerySm,
     QuerySmResp,
@@ -29,6 +26,7 @@ from simulator.controller import Simulator
 from simulator.scenario import Scenario
 
 from .esme import ReceiptCollector, bound_client, lookup
+from .raw_peer import raw_exchange
 
 
 @pytest.mark.parametrize(
@@ -169,32 +167,12 @@ async def test_receipts_wait_for_a_receiver_to_bind(sim: Simulator) -> None:
     assert same_message_id(receipt.message_id, resp.message_id)
 
 
-def _raw_exchange(port: int, payload: bytes, probe: bool) -> list[object]:
-    """Bind from a plain socket, send raw bytes, and read the answers.
-
-    With `probe`, an enquire_link (sequence 99) follows and reading stops at its
-    answer; without, reading stops when the server closes the link.
-    """
-    bind = codec.encode(BindTransceiver(sequence=1, system_id="hlrd", password="secret"))
-    tail = codec.encode(EnquireLink(sequence=99)) if probe else b""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(bind + payload + tail)
-        framer = codec.Framer()
-        got: list[object] = []
-        while not any(getattr(p, "sequence", None) == 99 for p in got):
-            data = s.recv(65536)
-            if not data:
-                break
-            got += framer.feed(data)
-        return got
-
-
 async def test_malformed_pdu_gets_generic_nack_while_other_sessions_carry_on(
     sim: Simulator,
 ) -> None:
     conn, handler = await bound_client(sim.smpp_port)
     bad = struct.pack(">IIII", 20, 0x000000AB, 0, 7) + b"junk"
-    got = await asyncio.to_thread(_raw_exchange, sim.smpp_port, bad, True)
+    got = await asyncio.to_thread(raw_exchange, sim.smpp_port, bad, "hlrd", "secret", True)
     receipt, _ = await lookup(conn, handler, "48600000002")
     await conn.close()
     assert GenericNack(sequence=7, status=Status.ESME_RINVCMDID) in got
@@ -204,7 +182,7 @@ async def test_malformed_pdu_gets_generic_nack_while_other_sessions_carry_on(
 
 async def test_impossible_command_length_is_nacked_and_the_link_closed(sim: Simulator) -> None:
     bad = struct.pack(">IIII", 4, CommandId.SUBMIT_SM, 0, 8)
-    got = await asyncio.to_thread(_raw_exchange, sim.smpp_port, bad, False)
+    got = await asyncio.to_thread(raw_exchange, sim.smpp_port, bad, "hlrd", "secret", False)
     assert got[-1] == GenericNack(sequence=8, status=Status.ESME_RINVCMDLEN)  # then EOF
 
 

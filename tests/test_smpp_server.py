@@ -22,7 +22,6 @@ from hlrd.smpp.pdu import (
     BindTransmitter,
     DeliverSm,
     DeliverSmResp,
-    EnquireLink,
     GenericNack,
     Pdu,
     QuerySm,
@@ -36,6 +35,7 @@ from simulator.controller import Simulator
 
 from .daemon_harness import SMPP_SERVER, running_daemon, with_account
 from .esme import ReceiptCollector, bound_client, lookup
+from .raw_peer import raw_exchange
 
 
 def _port(daemon: Any) -> int:
@@ -198,26 +198,11 @@ async def test_rate_beyond_the_account_tps_is_throttled(sim: Simulator) -> None:
     assert 'hlrd_smpp_server_throttled_total{account="cc"}' in metrics
 
 
-def _raw(port: int, payload: bytes) -> list[object]:
-    bind = codec.encode(BindTransceiver(sequence=1, system_id="cc", password="ccpass"))
-    probe = codec.encode(EnquireLink(sequence=99))
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(bind + payload + probe)
-        framer = codec.Framer()
-        got: list[object] = []
-        while not any(getattr(p, "sequence", None) == 99 for p in got):
-            data = s.recv(65536)
-            if not data:
-                break
-            got += framer.feed(data)
-    return got
-
-
 async def test_malformed_pdu_gets_generic_nack_and_the_session_survives(sim: Simulator) -> None:
     async with running_daemon(sim, smpp_server=SMPP_SERVER) as (d, _):
         bad = struct.pack(">IIII", 16, 0x00000099, 0, 7)
         truncated = struct.pack(">IIII", 20, CommandId.SUBMIT_SM, 0, 8) + b"\x00\x01\x01x"
-        got = await asyncio.to_thread(_raw, _port(d), bad + truncated)
+        got = await asyncio.to_thread(raw_exchange, _port(d), bad + truncated, "cc", "ccpass", True)
     assert GenericNack(sequence=7, status=Status.ESME_RINVCMDID) in got
     assert SubmitSmResp(sequence=8, status=Status.ESME_RINVCMDLEN) in got
     assert got[-1].command_id == CommandId.ENQUIRE_LINK_RESP  # type: ignore[attr-defined]

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 from ..config import SmppAccount
 from ..domain.result import LookupResult, Outcome, Reachability, RoamingStatus
-from ..smpp.constants import EsmClass, Tag
 from ..smpp.hlr_fields import HlrFields
-from ..smpp.pdu import DeliverSm, SubmitSm, Tlv
-from ..smpp.receipts import Receipt, receipt_text, receipt_tlvs
+from ..smpp.pdu import DeliverSm, SubmitSm
+from ..smpp.receipts import Receipt, receipt_pdu
 
 ERR_INVALID_NUMBER = 901
 _OUTCOME_ERR = {Outcome.FAILED: 902, Outcome.TIMEOUT: 903, Outcome.THROTTLED: 904}
@@ -70,19 +69,4 @@ def build_receipt(
         err=f"{err:03d}",
         extra=fields.text_fields() if with_text else {},
     )
-    text = receipt_text(r).encode("latin-1")
-    tlvs = receipt_tlvs(r) + (fields.tlvs() if with_vendor else [])
-    if len(text) > 254:
-        tlvs.append(Tlv(Tag.MESSAGE_PAYLOAD, text))
-        text = b""
-    return DeliverSm(
-        source_addr_ton=submit.dest_addr_ton,
-        source_addr_npi=submit.dest_addr_npi,
-        source_addr=submit.destination_addr,
-        dest_addr_ton=submit.source_addr_ton,
-        dest_addr_npi=submit.source_addr_npi,
-        destination_addr=submit.source_addr,
-        esm_class=EsmClass.DELIVERY_RECEIPT,
-        short_message=text,
-        tlvs=tlvs,
-    )
+    return receipt_pdu(submit, r, fields.tlvs() if with_vendor else [])

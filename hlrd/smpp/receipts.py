@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .constants import NETWORK_TYPE_GSM, EsmClass, MessageState, Tag
-from .pdu import DeliverSm, Pdu, Tlv, make_tlv
+from .pdu import DeliverSm, Pdu, SubmitSm, Tlv, make_tlv
 
 STAT_TO_STATE: dict[str, MessageState] = {
     "ENROUTE": MessageState.ENROUTE,
@@ -165,6 +165,30 @@ def receipt_tlvs(r: Receipt) -> list[Tlv]:
     elif code:
         tlvs.append(network_error_tlv(code))
     return tlvs
+
+
+def receipt_pdu(submit: SubmitSm, r: Receipt, vendor_tlvs: list[Tlv] | None = None) -> DeliverSm:
+    """The deliver_sm that answers `submit` with receipt `r`, addresses swapped.
+
+    Text longer than short_message's 254 octets goes in message_payload, as SMPP 3.4
+    §5.3.2.32 prescribes.
+    """
+    text = receipt_text(r).encode("latin-1")
+    tlvs = receipt_tlvs(r) + (vendor_tlvs or [])
+    if len(text) > 254:
+        tlvs.append(Tlv(Tag.MESSAGE_PAYLOAD, text))
+        text = b""
+    return DeliverSm(
+        source_addr_ton=submit.dest_addr_ton,
+        source_addr_npi=submit.dest_addr_npi,
+        source_addr=submit.destination_addr,
+        dest_addr_ton=submit.source_addr_ton,
+        dest_addr_npi=submit.source_addr_npi,
+        destination_addr=submit.source_addr,
+        esm_class=EsmClass.DELIVERY_RECEIPT,
+        short_message=text,
+        tlvs=tlvs,
+    )
 
 
 def is_receipt(pdu: Pdu) -> bool:
