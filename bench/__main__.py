@@ -1,8 +1,9 @@
 """`python -m bench [scenario ...]`: run benchmark scenarios, print a table, write JSON.
 
-Each scenario is a module in this package with `run() -> dict[str, float]`; add one
-by adding a module and a line to SCENARIOS. Every figure is the median of several
-runs, reported with min and max.
+A scenario is a module of this package with `measure(runs) -> {metric: [samples]}`;
+it sets up what it needs (processes on 127.0.0.1) once and takes `runs` samples of
+each metric. Adding one is a module and a line in SCENARIOS. Every figure is
+reported as the median of its samples, with min and max.
 """
 
 from __future__ import annotations
@@ -16,38 +17,47 @@ import sys
 import time
 from pathlib import Path
 
-SCENARIOS = ["codec"]
+from hlrd.logging_setup import configure_logging
+from hlrd.runtime import tune_gc
+
+SCENARIOS = ["codec", "smpp_upstream", "http_check", "smpp_frontend"]
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench")
     p.add_argument("scenarios", nargs="*", default=SCENARIOS, choices=SCENARIOS)
-    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--runs", type=int, default=3)
     p.add_argument("--out", default="bench/results/latest.json")
     args = p.parse_args(argv)
+    configure_logging("json", "WARNING")
+    tune_gc()
     report: dict[str, dict[str, dict[str, float]]] = {}
     for name in args.scenarios:
         module = importlib.import_module(f"bench.{name}")
-        runs = [module.run() for _ in range(args.runs)]
+        started = time.perf_counter()
+        samples: dict[str, list[float]] = module.measure(args.runs)
         report[name] = {
             metric: {
-                "median": statistics.median(r[metric] for r in runs),
-                "min": min(r[metric] for r in runs),
-                "max": max(r[metric] for r in runs),
+                "median": statistics.median(values),
+                "min": min(values),
+                "max": max(values),
             }
-            for metric in runs[0]
+            for metric, values in samples.items()
         }
-    print(f"{'scenario':<10} {'metric':<40} {'median':>10} {'min':>10} {'max':>10}")
+        print(f"# {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    print(f"| {'scenario':<14} | {'metric':<52} | {'median':>10} | {'min':>10} | {'max':>10} |")
+    print(f"|{'-' * 16}|{'-' * 54}|{'-' * 12}|{'-' * 12}|{'-' * 12}|")
     for name, metrics in report.items():
         for metric, v in metrics.items():
             print(
-                f"{name:<10} {metric:<40} {v['median']:>10.2f} {v['min']:>10.2f} {v['max']:>10.2f}"
+                f"| {name:<14} | {metric:<52} | {v['median']:>10.2f} | {v['min']:>10.2f} "
+                f"| {v['max']:>10.2f} |"
             )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"python": sys.version.split()[0], "machine": platform.machine(), "time": time.time()}
-    out.write_text(json.dumps({"meta": meta, "results": report}, indent=2))
-    print(f"written {out}")
+    out.write_text(json.dumps({"meta": meta, "runs": args.runs, "results": report}, indent=2))
+    print(f"written {out}", file=sys.stderr)
     return 0
 
 

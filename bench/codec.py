@@ -33,7 +33,19 @@ def _per_call_us(fn: Callable[[], Any], seconds: float = 0.5) -> float:
     return (time.perf_counter() - start) / n * 1e6
 
 
-def run() -> dict[str, float]:
+def measure(runs: int) -> dict[str, list[float]]:
+    return (
+        {k: [v] for k, v in _once().items()}
+        if runs == 1
+        else _merge([_once() for _ in range(runs)])
+    )
+
+
+def _merge(samples: list[dict[str, float]]) -> dict[str, list[float]]:
+    return {k: [s[k] for s in samples] for k in samples[0]}
+
+
+def _once() -> dict[str, float]:
     submit = SubmitSm(
         sequence=7,
         source_addr="hlrd",

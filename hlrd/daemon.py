@@ -19,6 +19,7 @@ from .config import Config
 from .frontends.http_api import make_app
 from .frontends.smpp_server import SmppFrontend
 from .metrics import Metrics
+from .runtime import tune_gc
 from .service import LookupService
 from .upstream.smpp_provider import SmppProvider
 
@@ -77,5 +78,17 @@ class Daemon:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await self.start()
+        tune_gc()
+        ready = loop.create_task(self._announce_ready())
         await stop.wait()
+        ready.cancel()
         await self.stop()
+
+    async def _announce_ready(self) -> None:
+        """One log line when the first upstream bind is up: scripts wait for it."""
+        await self.service.wait_ready()
+        log.info(
+            "hlrd.ready",
+            http=f"http://{self.config.http.host}:{self.http_port}",
+            smpp=self.smpp_server.port if self.smpp_server is not None else None,
+        )

@@ -10,6 +10,7 @@ import sys
 import structlog
 
 from hlrd.logging_setup import configure_logging
+from hlrd.runtime import tune_gc
 
 from .controller import Simulator
 from .scenario import ScenarioError, load_scenario
@@ -35,6 +36,7 @@ async def _run(args: argparse.Namespace) -> int:
         return 2
     sim = Simulator(scenario, args.host, args.smpp_port, args.http_port)
     await sim.start()
+    tune_gc()
     log.info(
         "sim.listening",
         smpp=f"{args.host}:{sim.smpp_port}",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hlrd.smpp import codec
 from hlrd.smpp.constants import EsmClass, MessageState, Tag
@@ -48,6 +50,8 @@ def test_canonical_receipt_parses_every_field() -> None:
         "stat:DELIVRD id:77 err:000",
         # vendor HLR fields between err and text, and a text with colons in it
         "id:77 stat:DELIVRD err:000 imsi:260010000000001 mccmnc:26001 text:a:b c:d",
+        # double blanks, a value with a blank in it
+        "id:77  sub:001 stat:DELIVRD err:000 msc:48 601 text:",
     ],
 )
 def test_vendor_variations_are_tolerated(text: str) -> None:
@@ -77,8 +81,8 @@ def test_built_receipt_parses_back_to_the_same_fields() -> None:
         message_id="FF01",
         stat="UNDELIV",
         err="027",
-        submit_date=datetime(2026, 1, 2, 3, 4),
-        done_date=datetime(2026, 1, 2, 3, 5),
+        submit_time="2601020304",
+        done_time="2601020305",
         extra={"imsi": "260010000000005", "roaming": "no"},
     )
     back = receipt_from_text(receipt_text(r))
@@ -87,7 +91,8 @@ def test_built_receipt_parses_back_to_the_same_fields() -> None:
     assert back.stat == "UNDELIV"
     assert back.err == "027"
     assert back.extra == {"imsi": "260010000000005", "roaming": "no"}
-    assert back.submit_date == r.submit_date
+    assert back.submit_date == datetime(2026, 1, 2, 3, 4)
+    assert back.done_date == datetime(2026, 1, 2, 3, 5)
 
 
 def test_receipt_tlvs_win_over_text_and_carry_the_map_error() -> None:
@@ -166,3 +171,32 @@ def test_hlr_fields_round_trip_through_text_and_tlvs() -> None:
     assert via_tlvs == fields
     assert via_text == fields
     assert fields.text_fields()["roaming"] == "yes"
+
+
+def test_a_value_with_blanks_stays_whole() -> None:
+    f = parse_receipt_text("id:1 msc:48 601 000 stat:DELIVRD text:")
+    assert f["msc"] == "48 601 000"
+    assert f["stat"] == "DELIVRD"
+
+
+_word = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1)
+
+
+@given(
+    extra=st.dictionaries(
+        st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True).filter(
+            lambda k: k not in ("id", "sub", "dlvrd", "stat", "err", "text", "submit", "done")
+        ),
+        _word,
+        max_size=6,
+    ),
+    text=st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+)
+@settings(max_examples=200, deadline=None)
+def test_any_built_receipt_parses_back(extra: dict[str, str], text: str) -> None:
+    r = Receipt(message_id="5A", stat="DELIVRD", err="000", extra=extra, text=text)
+    back = receipt_from_text(receipt_text(r))
+    assert back is not None
+    assert back.extra == extra
+    assert back.text == text
+    assert (back.message_id, back.stat, back.err) == ("5A", "DELIVRD", "000")

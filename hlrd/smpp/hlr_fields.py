@@ -100,11 +100,10 @@ def _as_bool(value: str | int | bytes | None) -> bool | None:
 
 def hlr_fields_from(pdu: Pdu, text_fields: dict[str, str]) -> HlrFields:
     """Read HLR fields from a receipt; vendor TLVs win over text, which fills gaps."""
+    by_tag = {t.tag: t for t in pdu.tlvs if t.tag >= TAG_HLR_STATUS}
     values: dict[str, str | bool | None] = {}
-    known_keys = set()
     for name, (tag, kind, key) in _FIELDS.items():
-        known_keys.add(key)
-        t = pdu.tlv(tag)
+        t = by_tag.get(tag)
         raw: str | int | bytes | None = tlv_value(t, kind) if t is not None else None
         if raw is None or raw == "":
             raw = text_fields.get(key) or None
@@ -112,5 +111,8 @@ def hlr_fields_from(pdu: Pdu, text_fields: dict[str, str]) -> HlrFields:
             values[name] = _as_bool(raw)
         else:
             values[name] = raw if isinstance(raw, str) else None
-    extra = {k: v for k, v in text_fields.items() if k not in known_keys}
+    extra = {k: v for k, v in text_fields.items() if k not in _TEXT_KEYS}
     return HlrFields(**values, extra=extra)  # type: ignore[arg-type]
+
+
+_TEXT_KEYS = frozenset(key for _, _, key in _FIELDS.values())

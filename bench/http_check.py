@@ -1,0 +1,100 @@
+"""http-check: `GET /v1/check/{n}?format=digit` with live lookups, beside a trivial handler.
+
+The daemon and the simulator (0 ms HLR latency) run as their own processes; wrk
+(Debian's package) drives the load from a third, with a different number on every
+request so single-flight sharing does not flatter the result. The ceiling is a
+trivial aiohttp handler on the same machine, driven the same way.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .procs import ROOT, cpu_seconds, daemon, simulator, wait_port, write_config
+
+SECONDS = 5
+CONNECTIONS = 32
+
+LUA = """
+local counter = 0
+request = function()
+  counter = counter + 1
+  local n = (counter * 7919 + math.random(0, 9999)) % 10000000
+  return wrk.format("GET", string.format("/v1/check/4860%07d?format=digit", n))
+end
+"""
+
+
+def _wrk(port: int) -> tuple[float, float]:
+    """(requests/s, p99 ms) from wrk."""
+    script = Path(tempfile.mkdtemp(prefix="hlrd-bench-")) / "numbers.lua"
+    script.write_text(LUA)
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{CONNECTIONS}",
+            f"-d{SECONDS}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=SECONDS * 4,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    assert m is not None, out
+    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"{errors.group(1)} failed requests:\n{out}")
+    return rps, p99
+
+
+def _trivial() -> tuple[float, float]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.trivial_http"], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        wait_port(port)
+        return _wrk(port)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def measure(runs: int) -> dict[str, list[float]]:
+    if shutil.which("wrk") is None:
+        raise SystemExit("http_check needs wrk: apt-get install -y wrk")
+    out: dict[str, list[float]] = {}
+
+    def add(key: str, value: float) -> None:
+        out.setdefault(key, []).append(value)
+
+    with (
+        simulator(0) as (sim_port, sim_pid),
+        daemon(write_config(sim_port, 256)) as (http_port, _, hlrd_pid),
+    ):
+        for _ in range(runs):
+            c_hlrd, c_sim = cpu_seconds(hlrd_pid), cpu_seconds(sim_pid)
+            rps, p99 = _wrk(http_port)
+            add("hlrd check req/s (live lookups)", rps)
+            add("hlrd check p99 ms", p99)
+            add("hlrd daemon cpu %", (cpu_seconds(hlrd_pid) - c_hlrd) / SECONDS * 100)
+            add("simulator cpu %", (cpu_seconds(sim_pid) - c_sim) / SECONDS * 100)
+            trps, tp99 = _trivial()
+            add("trivial aiohttp req/s (ceiling)", trps)
+            add("trivial aiohttp p99 ms", tp99)
+            add("hlrd/ceiling", rps / trps)
+    return out

@@ -1,0 +1,125 @@
+"""Processes a benchmark needs, each on its own core: simulator, daemon, peers.
+
+Every server logs JSON; the port it bound comes from its first log line, so all
+ports are picked by the OS and runs never clash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+@contextmanager
+def process(
+    args: list[str], ready_event: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[str], dict[str, object]]]:
+    """Start a JSON-logging process; yield it with the log line named `ready_event`."""
+    proc = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )
+    assert proc.stderr is not None
+    try:
+        while True:
+            line = proc.stderr.readline()
+            if not line:
+                raise RuntimeError(f"{args[2:4]} exited before {ready_event}")
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if event.get("event") == ready_event:
+                break
+        # Keep draining stderr so the child never blocks on a full pipe.
+        drain = subprocess.Popen(["cat"], stdin=proc.stderr, stdout=subprocess.DEVNULL)
+        yield proc, event
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if "drain" in locals():
+            drain.wait(timeout=5)
+
+
+def write_scenario(latency_ms: float, tps: int = 0) -> Path:
+    path = Path(tempfile.mkdtemp(prefix="hlrd-bench-")) / "bench.toml"
+    path.write_text(
+        f'[smpp]\nsystem_id = "hlrd"\npassword = "secret"\ntps = {tps}\n\n'
+        f"[defaults]\nlatency_ms = {latency_ms}\n"
+    )
+    return path
+
+
+@contextmanager
+def simulator(latency_ms: float) -> Iterator[tuple[int, int]]:
+    """(smpp port, pid) of a simulator whose every subscriber answers after latency_ms."""
+    scenario = write_scenario(latency_ms)
+    args = [sys.executable, "-m", "simulator", "--scenario", str(scenario)]
+    args += ["--smpp-port", "0", "--log-format", "json"]
+    with process(args, "sim.listening") as (proc, event):
+        yield int(str(event["smpp"]).rsplit(":", 1)[1]), proc.pid
+
+
+def write_config(sim_port: int, window: int, server_window: int = 0) -> Path:
+    """A daemon config; with `server_window`, its SMPP server with one account too."""
+    path = Path(tempfile.mkdtemp(prefix="hlrd-bench-")) / "hlrd.toml"
+    smpp_server = ""
+    if server_window:
+        smpp_server = (
+            "\n[smpp_server]\nenabled = true\nport = 0\n\n[[smpp_server.accounts]]\n"
+            f'system_id = "bench"\npassword = "bench"\nwindow = {server_window}\n'
+            f"tps = 100000\nmax_binds = 64\n"
+        )
+    path.write_text(
+        '[http]\nport = 0\n\n[logging]\nformat = "json"\nlevel = "INFO"\n\n'
+        "[numbers]\nmobile_only = false\n\n"
+        f'[[upstream.providers]]\nname = "sim"\nport = {sim_port}\npassword = "secret"\n'
+        f"binds = 1\nwindow = {window}\ntps = 100000\n" + smpp_server
+    )
+    return path
+
+
+@contextmanager
+def daemon(config: Path) -> Iterator[tuple[int, int, int]]:
+    """(http port, smpp server port or 0, pid) of `hlrd run`, once it is bound upstream."""
+    args = [sys.executable, "-m", "hlrd", "run", "--config", str(config)]
+    with process(args, "hlrd.ready") as (proc, event):
+        smpp = event.get("smpp") or 0
+        yield int(str(event["http"]).rsplit(":", 1)[1]), int(str(smpp)), proc.pid
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")

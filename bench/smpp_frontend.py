@@ -1,0 +1,101 @@
+"""smpp-frontend: lookups/s and p99 through hlrd's own SMPP server.
+
+The daemon (with its SMPP server) and the simulator run as their own processes.
+Drivers: our windowed client in this process, and smpplib's blocking Client, one
+per process. CPU use of the daemon and the simulator says which one saturates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+
+from hlrd.smpp.pdu import BindTransceiver, SubmitSm, SubmitSmResp
+
+from .procs import ROOT, cpu_seconds, daemon, simulator, write_config
+from .stats import percentile
+
+WINDOW = 64
+TOTAL = 8000
+SMPPLIB_CLIENTS = 2
+
+
+async def _ours(port: int, window: int, total: int) -> tuple[float, list[float]]:
+    from hlrd.smpp.transport import LinkConfig, connect
+    from tests.esme import ReceiptCollector  # the same small ESME the tests use
+
+    handler = ReceiptCollector()
+    conn = await connect("127.0.0.1", port, handler, LinkConfig(window=window))
+    await conn.bind(BindTransceiver(system_id="bench", password="bench"))
+    gate = asyncio.Semaphore(window)
+    latencies: list[float] = []
+
+    async def one(i: int) -> None:
+        async with gate:
+            t = time.perf_counter()
+            resp = await conn.request(
+                SubmitSm(destination_addr=f"4860{i:07d}", registered_delivery=1)
+            )
+            assert isinstance(resp, SubmitSmResp) and resp.status == 0, resp
+            await handler.expect(resp.message_id)
+            latencies.append(time.perf_counter() - t)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(total)))
+    elapsed = time.perf_counter() - start
+    await conn.close()
+    return total / elapsed, latencies
+
+
+def _smpplib_processes(port: int, clients: int, window: int, total: int) -> tuple[float, float]:
+    """Aggregate lookups/s and the worst p99 ms of `clients` smpplib processes."""
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.smpplib_client",
+                str(port),
+                "bench",
+                "bench",
+                str(window),
+                str(total),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(clients)
+    ]
+    results = [json.loads(p.communicate(timeout=600)[0]) for p in procs]
+    return (
+        sum(r["rate"] for r in results),
+        max(percentile(r["latencies"], 99) for r in results) * 1000,
+    )
+
+
+def measure(runs: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+
+    def add(key: str, value: float) -> None:
+        out.setdefault(key, []).append(value)
+
+    with simulator(0) as (sim_port, sim_pid):
+        config = write_config(sim_port, 256, server_window=100_000)
+        with daemon(config) as (_, smpp_port, hlrd_pid):
+            for _ in range(runs):
+                c_hlrd, c_sim = cpu_seconds(hlrd_pid), cpu_seconds(sim_pid)
+                t0 = time.perf_counter()
+                rate, lat = asyncio.run(_ours(smpp_port, WINDOW, TOTAL))
+                wall = time.perf_counter() - t0
+                add(f"our client lookups/s w={WINDOW}", rate)
+                add(f"our client p99 ms w={WINDOW}", percentile(lat, 99) * 1000)
+                add("daemon cpu % (our client)", (cpu_seconds(hlrd_pid) - c_hlrd) / wall * 100)
+                add("simulator cpu % (our client)", (cpu_seconds(sim_pid) - c_sim) / wall * 100)
+                srate, sp99 = _smpplib_processes(smpp_port, SMPPLIB_CLIENTS, WINDOW, TOTAL // 4)
+                add(f"smpplib x{SMPPLIB_CLIENTS} processes lookups/s w={WINDOW}", srate)
+                add(f"smpplib p99 ms w={WINDOW}", sp99)
+    return out
