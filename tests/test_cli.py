@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -97,6 +98,13 @@ def _run_daemon_and_query(config: Path) -> tuple[int, str, str, str]:
             digit = r.read().decode()
         with urllib.request.urlopen(f"{base}/v1/lookup/48600000003") as r:
             lookup = r.read().decode()
+            lines.append(
+                json.dumps({"event": "test.lookup_id", "id": r.headers["X-Lookup-Id"]}) + "\n"
+            )
+        try:
+            urllib.request.urlopen(f"{base}/v1/check/48600000999x")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 400
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
@@ -123,5 +131,9 @@ async def test_hlrd_run_serves_then_exits_0_on_sigterm_with_masked_logs(
     assert "260010000000003" not in logs
     done = [e for e in events if e["event"] == "lookup.done"]
     assert all(len(e["lookup_id"]) == 16 for e in done)
-    requests = [e for e in events if e["event"] == "http.request"]
-    assert {e["lookup_id"] for e in requests} <= {e["lookup_id"] for e in done}
+    # The id a client sees in X-Lookup-Id is the id in the daemon's log.
+    header_id = next(e["id"] for e in events if e["event"] == "test.lookup_id")
+    assert header_id in {e["lookup_id"] for e in done}
+    # Refused input is logged, masked.
+    refused = [e for e in events if e["event"] == "http.refused"]
+    assert [(e["status"], e["number"]) for e in refused] == [(400, "*********99x")]

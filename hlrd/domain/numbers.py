@@ -58,12 +58,15 @@ def normalize(raw: str, default_region: str = "PL", mobile_only: bool = True) ->
         raise InvalidNumber(NumberProblem.TOO_SHORT, "fewer than 5 digits")
     candidates = [text] if text.startswith("+") else [body, "+" + body]
     parsed = None
+    kind = PhoneNumberType.UNKNOWN
     for candidate in candidates:
         try:
             number = phonenumbers.parse(candidate, default_region)
         except NumberParseException:
             continue
-        if phonenumbers.is_valid_number(number):
+        # number_type() is what is_valid_number() computes inside; call it once.
+        kind = phonenumbers.number_type(number)
+        if kind != PhoneNumberType.UNKNOWN:
             parsed = number
             break
     if parsed is None:
@@ -71,7 +74,7 @@ def normalize(raw: str, default_region: str = "PL", mobile_only: bool = True) ->
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
     if len(e164) > 15:
         raise InvalidNumber(NumberProblem.TOO_LONG, "more than 15 digits (E.164 maximum)")
-    mobile = phonenumbers.number_type(parsed) in _MOBILE_TYPES
+    mobile = kind in _MOBILE_TYPES
     if mobile_only and not mobile:
         raise InvalidNumber(NumberProblem.NOT_MOBILE, "not a mobile number; HLRs know mobiles")
     region = phonenumbers.region_code_for_number(parsed) or "ZZ"

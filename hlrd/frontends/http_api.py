@@ -63,41 +63,48 @@ def error(
 
 @web.middleware
 async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Auth on /v1, masked request log, and JSON (or "1") for every failure."""
+    """Auth on /v1, JSON (or "1") for every failure, and a masked log of refusals.
+
+    Answered lookups are logged once, as `lookup.done`, by the service; a request
+    line per success would double the log volume for nothing.
+    """
     started = time.perf_counter()
+    resp = await _answer(request, handler)
+    if resp.status >= 400 and request.path.startswith("/v1/"):
+        route = request.match_info.route.resource
+        log.info(
+            "http.refused",
+            status=resp.status,
+            lookup_id=request.get(LOOKUP_ID_KEY),
+            route=route.canonical if route else request.path.split("/")[2],
+            number=mask_msisdn(request.match_info.get("number", "")),
+            ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+    return resp
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     tokens: tuple[str, ...] = request.app[TOKENS_KEY]
-    path = request.match_info.route.resource.canonical if request.match_info.route.resource else ""
+    if tokens and request.path.startswith("/v1/"):
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not any(
+            hmac.compare_digest(token.encode(), t.encode()) for t in tokens
+        ):
+            resp = error(
+                request,
+                401,
+                "unauthorized",
+                "send 'Authorization: Bearer <token>' with a configured token",
+                "Authorization",
+            )
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="hlrd"'
+            return resp
     try:
-        if tokens and request.path.startswith("/v1/"):
-            header = request.headers.get("Authorization", "")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not any(
-                hmac.compare_digest(token.encode(), t.encode()) for t in tokens
-            ):
-                resp: web.StreamResponse = error(
-                    request,
-                    401,
-                    "unauthorized",
-                    "send 'Authorization: Bearer <token>' with a configured token",
-                    "Authorization",
-                )
-                resp.headers["WWW-Authenticate"] = 'Bearer realm="hlrd"'
-                return resp
-        resp = await handler(request)
-        return resp
+        return await handler(request)
     except web.HTTPException as exc:
         code = "not_found" if exc.status == 404 else "http_error"
-        resp = error(request, exc.status, code, exc.reason)
-        return resp
-    finally:
-        if request.path.startswith("/v1/"):
-            log.info(
-                "http.request",
-                lookup_id=request.get(LOOKUP_ID_KEY),
-                route=path,
-                number=mask_msisdn(request.match_info.get("number", "")),
-                ms=round((time.perf_counter() - started) * 1000, 2),
-            )
+        return error(request, exc.status, code, exc.reason)
 
 
 def _normalize(request: web.Request) -> Msisdn | web.Response:
