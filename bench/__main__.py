@@ -25,14 +25,17 @@ SCENARIOS = ["codec", "smpp_upstream", "http_check", "smpp_frontend"]
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench")
-    p.add_argument("scenarios", nargs="*", default=SCENARIOS, choices=SCENARIOS)
+    p.add_argument("scenarios", nargs="*", metavar="scenario", help=", ".join(SCENARIOS))
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--out", default="bench/results/latest.json")
     args = p.parse_args(argv)
+    unknown = set(args.scenarios) - set(SCENARIOS)
+    if unknown:
+        p.error(f"unknown scenario {sorted(unknown)[0]!r}; choose from {', '.join(SCENARIOS)}")
     configure_logging("json", "WARNING")
     tune_gc()
     report: dict[str, dict[str, dict[str, float]]] = {}
-    for name in args.scenarios:
+    for name in args.scenarios or SCENARIOS:
         module = importlib.import_module(f"bench.{name}")
         started = time.perf_counter()
         samples: dict[str, list[float]] = module.measure(args.runs)

@@ -7,6 +7,7 @@ WINDOW TOTAL`; prints {"rate": lookups/s, "latencies": [...]} as JSON.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from typing import Any
@@ -54,5 +55,6 @@ def run(port: int, system_id: str, password: str, window: int, total: int) -> di
 
 
 if __name__ == "__main__":
+    logging.disable(logging.WARNING)  # smpplib warns once per vendor TLV it skips
     port, system_id, password, window, total = sys.argv[1:6]
     print(json.dumps(run(int(port), system_id, password, int(window), int(total))))
