@@ -118,36 +118,32 @@ def _normalize(request: web.Request) -> Msisdn | web.Response:
         return error(request, 400, "invalid_number", exc.detail, "number", reason=exc.problem.value)
 
 
-def _result_json(result: LookupResult) -> dict[str, Any]:
-    return result.to_dict()
-
-
-async def _lookup(request: web.Request) -> web.StreamResponse:
+async def _looked_up(request: web.Request) -> LookupResult | web.Response:
+    """Normalize the number and look it up; an error response when either fails."""
     msisdn = _normalize(request)
     if isinstance(msisdn, web.Response):
         return msisdn
-    service = request.app[SERVICE_KEY]
     request[LOOKUP_ID_KEY] = lookup_id = new_lookup_id()
     try:
-        result = await service.lookup(msisdn, lookup_id)
+        return await request.app[SERVICE_KEY].lookup(msisdn, lookup_id)
     except ShuttingDown:
         return error(request, 503, "shutting_down", "hlrd is shutting down; retry elsewhere")
-    resp = web.json_response(_result_json(result), status=_OUTCOME_STATUS[result.outcome])
+
+
+async def _lookup(request: web.Request) -> web.StreamResponse:
+    result = await _looked_up(request)
+    if isinstance(result, web.Response):
+        return result
+    resp = web.json_response(result.to_dict(), status=_OUTCOME_STATUS[result.outcome])
     resp.headers["X-Lookup-Id"] = result.lookup_id
     return resp
 
 
 async def _check(request: web.Request) -> web.StreamResponse:
-    msisdn = _normalize(request)
-    if isinstance(msisdn, web.Response):
-        return msisdn
-    service = request.app[SERVICE_KEY]
-    request[LOOKUP_ID_KEY] = lookup_id = new_lookup_id()
-    try:
-        check = await service.check(msisdn, lookup_id)
-    except ShuttingDown:
-        return error(request, 503, "shutting_down", "hlrd is shutting down; retry elsewhere")
-    d = check.decision
+    result = await _looked_up(request)
+    if isinstance(result, web.Response):
+        return result
+    d = request.app[SERVICE_KEY].decide(result)
     if _digit_mode(request):
         resp = web.Response(text=d.digit, content_type="text/plain")
     else:
@@ -156,10 +152,10 @@ async def _check(request: web.Request) -> web.StreamResponse:
                 "decision": d.verdict.value,
                 "call": d.call,
                 "reasons": list(d.reasons),
-                "lookup": _result_json(check.result),
+                "lookup": result.to_dict(),
             }
         )
-    resp.headers["X-Lookup-Id"] = check.result.lookup_id
+    resp.headers["X-Lookup-Id"] = result.lookup_id
     return resp
 
 
