@@ -310,12 +310,13 @@ class SmppProvider:
 
     def _on_submit_resp(self, job: _Job, fut: asyncio.Future[Pdu]) -> None:
         self._slot_freed.set()
+        # Read the outcome first: an exception nobody retrieves is logged at exit.
+        exc = None if fut.cancelled() else fut.exception()
         if job.future.done():
             return
         if fut.cancelled():
             self._retry(job, "cancelled")
             return
-        exc = fut.exception()
         if isinstance(exc, ConnectionLost | RequestTimeout | WindowClosed):
             self._retry(job, type(exc).__name__)
             return
