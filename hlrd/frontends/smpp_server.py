@@ -27,7 +27,7 @@ from prometheus_client import Counter, Gauge
 
 from ..config import SmppAccount, SmppServerConfig
 from ..domain.masking import mask_msisdn
-from ..domain.numbers import InvalidNumber
+from ..domain.numbers import InvalidNumber, Msisdn
 from ..domain.result import LookupResult
 from ..metrics import Metrics
 from ..service import LookupService, ShuttingDown
@@ -235,7 +235,7 @@ class _ClientHandler(Handler):
         return SubmitSmResp(sequence=pdu.sequence, message_id=message_id)
 
     async def _lookup_and_receipt(
-        self, conn: SmppConnection, pdu: SubmitSm, message_id: str, msisdn: Any
+        self, conn: SmppConnection, pdu: SubmitSm, message_id: str, msisdn: Msisdn | None
     ) -> None:
         state = self.state
         assert state is not None
