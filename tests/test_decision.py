@@ -359,3 +359,21 @@ def test_digit(decision: Decision, digit: str) -> None:
 def test_answer_to_dialer_digit(answer: HlrAnswer, verdict: Verdict, digit: str) -> None:
     d = decide(run(answer), Policy())
     assert (d.verdict, d.digit) == (verdict, digit)
+
+
+def test_result_json_has_every_field_of_the_model() -> None:
+    """to_dict is written out by hand for speed; it must not drift from the model."""
+    from dataclasses import asdict, fields
+
+    from hlrd.domain.result import LookupResult, Network, Outcome
+
+    r = LookupResult(
+        lookup_id="x",
+        msisdn="48600000003",
+        provider="p",
+        transport="smpp",
+        outcome=Outcome.OK,
+        serving_network=Network("60201", "EG"),
+    )
+    assert r.to_dict() == asdict(r)
+    assert set(r.to_dict()) == {f.name for f in fields(LookupResult)}

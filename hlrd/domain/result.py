@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -87,4 +87,30 @@ class LookupResult:
     timings: Timings = field(default_factory=Timings)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready; written out because dataclasses.asdict() deep-copies (~50 µs)."""
+        return {
+            "lookup_id": self.lookup_id,
+            "msisdn": self.msisdn,
+            "provider": self.provider,
+            "transport": self.transport,
+            "outcome": self.outcome.value,
+            "reachability": self.reachability.value,
+            "map_error": self.map_error,
+            "map_error_name": self.map_error_name,
+            "home_network": _network(self.home_network),
+            "subscription_network": _network(self.subscription_network),
+            "ported": self.ported,
+            "serving_msc": self.serving_msc,
+            "serving_network": _network(self.serving_network),
+            "serving_country": self.serving_country,
+            "roaming": self.roaming.value,
+            "visited_country": self.visited_country,
+            "zone": self.zone.value,
+            "imsi": self.imsi,
+            "error": self.error,
+            "timings": {"upstream_ms": self.timings.upstream_ms, "total_ms": self.timings.total_ms},
+        }
+
+
+def _network(n: Network) -> dict[str, str | None]:
+    return {"mccmnc": n.mccmnc, "country": n.country}
