@@ -14,46 +14,20 @@ from hlrd.smpp.pdu import DeliverSm
 from hlrd.smpp.receipts import parse_receipt_text, same_message_id
 from simulator.controller import Simulator
 
+from .smpplib_peer import smpplib_lookups
+
 
 def _lookup_with_smpplib(port: int, msisdn: str) -> dict[str, Any]:
-    """What a user would write with smpplib: bind, submit, wait for the receipt, unbind."""
-    client = smpplib.client.Client("127.0.0.1", port, timeout=10, allow_unknown_opt_params=True)
-    receipts: list[Any] = []
-    sent: list[Any] = []
-    client.set_message_received_handler(lambda pdu: receipts.append(pdu))
-    client.set_message_sent_handler(lambda pdu: sent.append(pdu))
-    client.connect()
-    try:
-        client.bind_transceiver(system_id="hlrd", password="secret")
-        client.send_message(
-            source_addr="hlrd",
-            dest_addr_ton=smpplib.consts.SMPP_TON_INTL,
-            dest_addr_npi=smpplib.consts.SMPP_NPI_ISDN,
-            destination_addr=msisdn,
-            short_message=b"HLR",
-            registered_delivery=1,
-        )
-        while not receipts:
-            client.read_once()
-        client.unbind()
-    finally:
-        client.disconnect()
-    r = receipts[0]
-    return {
-        "submit_id": sent[0].message_id.decode(),
-        "esm_class": r.esm_class,
-        "text": r.short_message.decode(),
-        "receipted_message_id": r.receipted_message_id.decode(),
-        "message_state": r.message_state,
-    }
+    (got,) = smpplib_lookups(port, "hlrd", "secret", [msisdn])
+    return got
 
 
 async def test_smpplib_client_reads_hlr_fields_from_the_receipt(sim: Simulator) -> None:
     got = await asyncio.to_thread(_lookup_with_smpplib, sim.smpp_port, "48600000003")
     fields = hlr_fields_from(DeliverSm(), parse_receipt_text(got["text"]))
     assert got["esm_class"] == 0x04
-    assert same_message_id(got["receipted_message_id"], got["submit_id"])
-    assert got["message_state"] == 2  # DELIVERED
+    assert same_message_id(got["id"], got["submit_ids"][0])
+    assert got["state"] == 2  # DELIVERED
     assert "stat:DELIVRD" in got["text"]
     assert fields.roaming is True
     assert fields.roaming_country == "EG"
@@ -67,7 +41,7 @@ async def test_smpplib_client_sees_an_absent_subscriber(sim: Simulator) -> None:
     got = await asyncio.to_thread(_lookup_with_smpplib, sim.smpp_port, "48600000005")
     assert "stat:UNDELIV" in got["text"]
     assert "err:027" in got["text"]
-    assert got["message_state"] == 5  # UNDELIVERABLE
+    assert got["state"] == 5  # UNDELIVERABLE
 
 
 def _bind_wrong_password(port: int) -> int:

@@ -8,9 +8,6 @@ import struct
 from typing import Any
 
 import pytest
-import smpplib.client
-import smpplib.consts
-import smpplib.exceptions
 
 from hlrd.smpp import codec
 from hlrd.smpp.constants import CommandId, MessageState, Status, Tag
@@ -36,6 +33,7 @@ from simulator.controller import Simulator
 from .daemon_harness import SMPP_SERVER, running_daemon, with_account
 from .esme import ReceiptCollector, bound_client, lookup
 from .raw_peer import raw_exchange
+from .smpplib_peer import smpplib_lookups
 
 
 def _port(daemon: Any) -> int:
@@ -43,45 +41,10 @@ def _port(daemon: Any) -> int:
     return int(daemon.smpp_server.port)
 
 
-def _smpplib_lookups(port: int, numbers: list[str]) -> list[dict[str, Any]]:
-    """A call-center platform's client as written with smpplib: bind, submit, read receipts."""
-    client = smpplib.client.Client("127.0.0.1", port, timeout=10, allow_unknown_opt_params=True)
-    receipts: list[Any] = []
-    client.set_message_received_handler(lambda pdu: receipts.append(pdu))
-    client.set_message_sent_handler(lambda pdu: None)
-    client.connect()
-    try:
-        client.bind_transceiver(system_id="cc", password="ccpass")
-        for n in numbers:
-            client.send_message(
-                source_addr="dialer",
-                dest_addr_ton=smpplib.consts.SMPP_TON_INTL,
-                dest_addr_npi=smpplib.consts.SMPP_NPI_ISDN,
-                destination_addr=n,
-                short_message=b"HLR",
-                registered_delivery=1,
-            )
-        while len(receipts) < len(numbers):
-            client.read_once()
-        client.unbind()
-    finally:
-        client.disconnect()
-    return [
-        {
-            "number": r.source_addr.decode(),
-            "esm_class": r.esm_class,
-            "text": r.short_message.decode(),
-            "state": r.message_state,
-            "id": r.receipted_message_id.decode(),
-        }
-        for r in receipts
-    ]
-
-
 async def test_smpplib_client_reads_the_hlr_answer_from_text_receipts(sim: Simulator) -> None:
     numbers = ["48600000001", "48600000002", "48600000003", "48600000004", "48600000005"]
     async with running_daemon(sim, smpp_server=SMPP_SERVER) as (daemon, _):
-        got = await asyncio.to_thread(_smpplib_lookups, _port(daemon), numbers)
+        got = await asyncio.to_thread(smpplib_lookups, _port(daemon), "cc", "ccpass", numbers)
     by_number = {g["number"]: g for g in got}
     fields = {
         n: hlr_fields_from(DeliverSm(), parse_receipt_text(g["text"])) for n, g in by_number.items()
