@@ -47,7 +47,9 @@ class SmppProviderConfig:
     reconnect_min_s: float = 0.2
     reconnect_max_s: float = 30.0
     max_attempts: int = 3
-    message_id_match: str = "auto"  # "exact": receipts carry the id as submit_sm_resp did
+    # "auto": exact, else hex<->decimal when the receipt's address agrees; "exact";
+    # "hex_decimal": the provider is known to switch bases (trusts address-less receipts)
+    message_id_match: str = "auto"
     type: str = "smpp"
 
 
@@ -221,7 +223,9 @@ def _provider(raw: Any, i: int, env: Mapping[str, str]) -> SmppProviderConfig:
         reconnect_min_s=t.get_float("reconnect_min_s", 0.2, 0.0, 300),
         reconnect_max_s=t.get_float("reconnect_max_s", 30.0, 0.0, 3600),
         max_attempts=t.get_int("max_attempts", 3, 1, 10),
-        message_id_match=t.get_str("message_id_match", "auto", choices=("auto", "exact")),
+        message_id_match=t.get_str(
+            "message_id_match", "auto", choices=("auto", "exact", "hex_decimal")
+        ),
     )
     if cfg.reconnect_min_s > cfg.reconnect_max_s:
         raise ConfigError(f"{t.key('reconnect_min_s')}: must not exceed reconnect_max_s")

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from hlrd.domain.result import Outcome
 from simulator.controller import Simulator
-from simulator.scenario import Latency, Scenario
+from simulator.scenario import Latency, Rule, Scenario
 
 from .daemon_harness import running_daemon
 
@@ -35,6 +35,30 @@ async def test_decimal_receipt_ids_are_matched_to_hex_submit_ids(demo: Scenario)
         async with running_daemon(sim) as (daemon, _):
             svc = daemon.service
             result = await svc.lookup(svc.normalize("48600000002"))
+    assert result.outcome is Outcome.OK
+    assert result.visited_country == "DE"
+
+
+async def test_a_receipt_never_answers_another_lookup_whose_id_reads_alike(demo: Scenario) -> None:
+    """Ids 0x0A and 0x10: "10" read as decimal is hex "a". A receipt for 0x10 that
+    overtakes its submit_sm_resp must not answer the lookup still waiting as 0x0A."""
+    silent = Rule(prefix="48600000201", status="live", fault="no_receipt")
+    scenario = replace(demo, rules=(*demo.rules, silent))
+    submitted = asyncio.Event()
+    async with Simulator(scenario) as sim:
+        assert sim.smsc is not None
+        sim.smsc.submit_listeners.append(lambda n: submitted.set() if n == silent.prefix else None)
+        async with running_daemon(sim, provider={"result_timeout_s": 3}) as (daemon, _):
+            svc = daemon.service
+            for i in range(9):  # message ids 01..09
+                await svc.lookup(svc.normalize(f"486000003{i:02d}"))
+            waiting = asyncio.create_task(svc.lookup(svc.normalize(silent.prefix)))  # id 0A
+            await submitted.wait()
+            for i in range(5):  # ids 0B..0F
+                await svc.lookup(svc.normalize(f"486000004{i:02d}"))
+            result = await svc.lookup(svc.normalize("48600000091"))  # id 10, receipt first
+            assert not waiting.done()  # still waiting for its own receipt
+            waiting.cancel()
     assert result.outcome is Outcome.OK
     assert result.visited_country == "DE"
 

@@ -4,7 +4,10 @@ A lookup is a submit_sm to the number with a delivery receipt requested; the ans
 is the receipt. Lookups queue (bounded) in front of one dispatcher task, which takes
 a rate slot, picks the bind with the most free window slots and sends, without
 waiting for the answer. Each lookup is a future resolved by its receipt, matched by
-normalised message id — also when the receipt overtakes its submit_sm_resp. A lookup
+normalised message id — also when the receipt overtakes its submit_sm_resp. Ids that
+only match across hex/decimal are ambiguous ("10" is 0x10, or 10 = 0x0A), so such a
+match also needs the receipt's source address to be the looked-up number, and once a
+provider has matched exactly, alternates are not tried for it at all. A lookup
 whose link drops before its receipt is sent again on another bind; one that sees
 ESME_RTHROTTLED goes back to the head of the queue and the rate slows down.
 """
@@ -174,6 +177,10 @@ class SmppProvider:
         self.bound_event = asyncio.Event()  # set once any bind is up
         self._pending: dict[str, _Job] = {}  # message id key -> job awaiting its receipt
         self._early: OrderedDict[str, tuple[Receipt, DeliverSm]] = OrderedDict()
+        # How this provider's receipts carry ids: unknown until the first match.
+        self._ids_exact: bool | None = {"auto": None, "exact": True, "hex_decimal": False}[
+            cfg.message_id_match
+        ]
         self._by_conn: dict[SmppConnection, set[_Job]] = {}
         self._dispatcher: asyncio.Task[None] | None = None
         if metrics is not None:
@@ -343,15 +350,34 @@ class SmppProvider:
             message_id=resp.message_id,
             attempt=job.attempts,
         )
-        for key in (job.key, *self._alternates(resp.message_id)):
-            early = self._early.pop(key, None)
-            if early is not None:
-                self._resolve(job, *early)
+        early = self._early.pop(job.key, None)
+        if early is not None:
+            self._matched(job, *early, exact=True)
+            return
+        for key in self._alternates(resp.message_id):
+            early = self._early.get(key)
+            if early is not None and self._same_subscriber(early[1], job):
+                del self._early[key]
+                self._matched(job, *early, exact=False)
                 return
         self._pending[job.key] = job
 
     def _alternates(self, message_id: str) -> tuple[str, ...]:
-        return alternate_message_ids(message_id) if self.cfg.message_id_match == "auto" else ()
+        return () if self._ids_exact else alternate_message_ids(message_id)
+
+    def _same_subscriber(self, pdu: DeliverSm, job: _Job) -> bool:
+        """Whether a receipt matched only by an alternate id is really this job's."""
+        if not pdu.source_addr:  # cannot tell: only if configured to trust alternates
+            return self.cfg.message_id_match == "hex_decimal"
+        return _same_number(pdu.source_addr, job.msisdn)
+
+    def _matched(self, job: _Job, receipt: Receipt, pdu: DeliverSm, exact: bool) -> None:
+        if self._ids_exact is None:
+            self._ids_exact = exact
+            log.info(
+                "upstream.message_ids", provider=self.name, form="exact" if exact else "hex/decimal"
+            )
+        self._resolve(job, receipt, pdu)
 
     def _retry(self, job: _Job, why: str) -> None:
         if job.conn is not None:
@@ -385,10 +411,14 @@ class SmppProvider:
         if receipt is None:
             return
         exact = canonical_message_id(receipt.message_id)
-        for key in (exact, *self._alternates(receipt.message_id)):
+        job = self._pending.get(exact)
+        if job is not None:
+            self._matched(job, receipt, pdu, exact=True)
+            return
+        for key in self._alternates(receipt.message_id):
             job = self._pending.get(key)
-            if job is not None:
-                self._resolve(job, receipt, pdu)
+            if job is not None and self._same_subscriber(pdu, job):
+                self._matched(job, receipt, pdu, exact=False)
                 return
         # Receipt before submit_sm_resp (or for a lookup already given up on).
         self._early[exact] = (receipt, pdu)
@@ -413,3 +443,16 @@ class SmppProvider:
                 message_id=receipt.message_id,
             )
         )
+
+
+def _same_number(receipt_addr: str, msisdn: str) -> bool:
+    """Whether a receipt's source address is the looked-up number.
+
+    SMSCs echo the destination back as the receipt's source, sometimes with "+",
+    "00" or in national format, so the shorter must end the longer (at least 7 digits).
+    """
+    digits = "".join(c for c in receipt_addr if c.isdigit()).lstrip("0")
+    if digits == msisdn:
+        return True
+    short, long = sorted((digits, msisdn), key=len)
+    return len(short) >= 7 and long.endswith(short)
