@@ -1,17 +1,24 @@
 """Thin asyncio glue around `Session`, for both roles.
 
 What lives here and not in the session is everything that needs a clock or a
-socket: the window of outstanding requests (a sender waits for a free slot), a
-future per request resolved by sequence number, request expiry, keepalive, failing
-in-flight requests when the link drops, and write coalescing. Writes are gathered
-and flushed once per event-loop turn: measured at 2-4x the throughput of one
-`write()` per PDU.
+socket: the window of outstanding requests (a sender waits for a free slot), the
+answer to each request matched by sequence number, request expiry, keepalive,
+failing in-flight requests when the link drops, and write coalescing. Writes are
+gathered and flushed once per event-loop turn: measured at 2-4x the throughput of
+one `write()` per PDU.
+
+Hot paths (a dispatcher sending thousands of requests a second) use `send_request`
+with a callback run as soon as the answer is decoded: no future, no task and no
+timer handle per request (deadlines share one `ExpiryQueue`). `request()` and
+`start_request()` are the awaitable forms for everything else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from ssl import SSLContext
@@ -21,10 +28,14 @@ import structlog
 
 from .constants import Status, status_name
 from .errors import ConnectionLost, RequestTimeout, ResponseError, SmppError, WindowClosed
+from .expiry import ExpiryQueue
 from .pdu import Bind, EnquireLink, Pdu, Unbind
 from .session import PduRejected, RequestReceived, ResponseReceived, Role, Session, State, Unbound
 
 log = structlog.get_logger("hlrd.smpp")
+
+# Called with the answer, or with the reason there is none (exactly one is not None).
+AnswerCallback = Callable[[Pdu | None, Exception | None], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +64,9 @@ class Handler:
     def connection_lost(self, conn: SmppConnection, exc: Exception | None) -> None:
         """The link is gone; outstanding requests have already been failed."""
 
+    def slot_freed(self, conn: SmppConnection) -> None:
+        """A window slot came free (a sender waiting for one may go on)."""
+
 
 class SmppConnection(asyncio.Protocol):
     def __init__(self, session: Session, handler: Handler, config: LinkConfig) -> None:
@@ -62,10 +76,11 @@ class SmppConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer: str = "?"
         self._loop = asyncio.get_running_loop()
-        self._window = asyncio.Semaphore(config.window)
-        self._taken = 0
-        self._waiters: dict[int, asyncio.Future[Pdu]] = {}
-        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._taken = 0  # window slots held by requests sent with windowed=True
+        self._slot_waiters: deque[asyncio.Future[None]] = deque()
+        # seq -> (callback, holds a window slot, timeout)
+        self._waiters: dict[int, tuple[AnswerCallback, bool, float]] = {}
+        self._expiry: ExpiryQueue[int] = ExpiryQueue(self._expire)
         self._flush_pending = False
         self._writable = asyncio.Event()
         self._writable.set()
@@ -126,8 +141,14 @@ class SmppConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
         self.session.close()
+        lost = ConnectionLost(f"link to {self.peer} dropped")
         for seq in list(self._waiters):
-            self._resolve(seq, None, ConnectionLost(f"link to {self.peer} dropped"))
+            self._resolve(seq, None, lost)
+        self._expiry.clear()
+        while self._slot_waiters:
+            waiter = self._slot_waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(WindowClosed(f"link to {self.peer} dropped"))
         if self._keepalive is not None:
             self._keepalive.cancel()
         self._writable.set()
@@ -174,31 +195,80 @@ class SmppConnection(asyncio.Protocol):
         """Window slots not taken (a request waiting for a slot has not taken one)."""
         return self.config.window - self._taken
 
-    async def start_request(self, pdu: Pdu, timeout: float | None = None) -> asyncio.Future[Pdu]:
-        """Wait for a window slot, send, and return the future of the response.
+    def send_request(
+        self,
+        pdu: Pdu,
+        on_answer: AnswerCallback,
+        timeout: float | None = None,
+        windowed: bool = False,
+    ) -> None:
+        """Send a request now; `on_answer` gets its response, or why there is none.
 
-        The slot is freed when that future completes (answer, expiry or link loss),
-        so a dispatcher can keep sending without awaiting each answer.
+        The callback runs synchronously when the answer is decoded, the deadline
+        passes (RequestTimeout) or the link drops (ConnectionLost). With `windowed`
+        the request takes a window slot (the caller checked `free_slots`) and frees
+        it before the callback runs. A response with a non-zero command_status is
+        an answer, not an error: callers decide. Raises WindowClosed when closing.
         """
         if self._closing:
             raise WindowClosed(f"link to {self.peer} is closing")
-        await self._window.acquire()
-        self._taken += 1
-        try:
-            if not self._writable.is_set():
-                await self._writable.wait()
-            if self._closing:
-                raise WindowClosed(f"link to {self.peer} is closing")
-            fut = self.send_request_nowait(pdu, timeout)
-        except BaseException:
-            self._release_slot(None)
-            raise
-        fut.add_done_callback(self._release_slot)
+        timeout = timeout or self.config.request_timeout
+        self.session.send(pdu)
+        seq = pdu.sequence
+        if windowed:
+            self._taken += 1
+        self._waiters[seq] = (on_answer, windowed, timeout)
+        self._expiry.add(seq, timeout)
+        if not self._flush_pending:
+            self._flush_pending = True
+            self._loop.call_soon(self._flush)
+
+    def send_request_nowait(self, pdu: Pdu, timeout: float | None = None) -> asyncio.Future[Pdu]:
+        """Queue a request now, outside the window, and return the future of its answer.
+
+        For the few PDUs whose place on the wire matters (keepalive, or a peer that
+        must send a receipt before the response it relates to).
+        """
+        fut: asyncio.Future[Pdu] = self._loop.create_future()
+        self.send_request(pdu, functools.partial(_settle, fut), timeout)
         return fut
 
-    def _release_slot(self, _: asyncio.Future[Pdu] | None) -> None:
-        self._taken -= 1
-        self._window.release()
+    async def _take_slot(self) -> None:
+        while self._taken >= self.config.window:
+            if self._closing:
+                raise WindowClosed(f"link to {self.peer} is closing")
+            waiter: asyncio.Future[None] = self._loop.create_future()
+            self._slot_waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_slot_waiter()  # pass the wake-up on
+                raise
+        if not self._writable.is_set():
+            await self._writable.wait()
+        if self._closing:
+            raise WindowClosed(f"link to {self.peer} is closing")
+
+    def _wake_slot_waiter(self) -> None:
+        while self._slot_waiters:
+            waiter = self._slot_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def start_request(self, pdu: Pdu, timeout: float | None = None) -> asyncio.Future[Pdu]:
+        """Wait for a window slot, send, and return the future of the response.
+
+        The slot is freed when the answer comes (or expiry, or link loss), so a
+        sender can keep sending without awaiting each answer.
+        """
+        if self._closing:
+            raise WindowClosed(f"link to {self.peer} is closing")
+        await self._take_slot()
+        fut: asyncio.Future[Pdu] = self._loop.create_future()
+        self.send_request(pdu, functools.partial(_settle, fut), timeout, windowed=True)
+        return fut
 
     async def request(self, pdu: Pdu, timeout: float | None = None) -> Pdu:
         """Send a request and wait for its response; waits for a window slot first.
@@ -208,61 +278,48 @@ class SmppConnection(asyncio.Protocol):
         non-zero command_status is returned, not raised: callers decide.
         """
         fut = await self.start_request(pdu, timeout)
+        return await self._await_answer(fut, pdu.sequence)
+
+    async def _await_answer(self, fut: asyncio.Future[Pdu], seq: int) -> Pdu:
         try:
             return await fut
         except asyncio.CancelledError:
-            self._forget(pdu.sequence)
-            raise
-
-    def send_request_nowait(self, pdu: Pdu, timeout: float | None = None) -> asyncio.Future[Pdu]:
-        """Queue a request now, outside the window, and return the future of its answer.
-
-        For the few PDUs whose place on the wire matters (keepalive, or a peer that
-        must send a receipt before the response it relates to).
-        """
-        if self._closing:
-            raise WindowClosed(f"link to {self.peer} is closing")
-        timeout = timeout or self.config.request_timeout
-        self.session.send(pdu)
-        seq = pdu.sequence
-        fut: asyncio.Future[Pdu] = self._loop.create_future()
-        self._waiters[seq] = fut
-        self._timers[seq] = self._loop.call_later(timeout, self._expire, seq, timeout)
-        self._schedule_flush()
-        return fut
-
-    async def _send_tracked(self, pdu: Pdu, timeout: float) -> Pdu:
-        fut = self.send_request_nowait(pdu, timeout)
-        try:
-            return await fut
-        except asyncio.CancelledError:
-            self._forget(pdu.sequence)
+            self._forget(seq)
             raise
 
     def _forget(self, seq: int) -> None:
-        self._waiters.pop(seq, None)
-        timer = self._timers.pop(seq, None)
-        if timer is not None:
-            timer.cancel()
+        """The sender no longer wants the answer: free its slot, expect no response."""
+        entry = self._waiters.pop(seq, None)
+        self._expiry.discard(seq)
         self.session.expire(seq)
+        if entry is not None and entry[1]:
+            self._release_slot()
 
-    def _expire(self, seq: int, timeout: float) -> None:
-        self._timers.pop(seq, None)
+    def _release_slot(self) -> None:
+        self._taken -= 1
+        if self._slot_waiters:
+            self._wake_slot_waiter()
+        self.handler.slot_freed(self)
+
+    def _expire(self, seq: int) -> None:
+        entry = self._waiters.get(seq)
+        if entry is None:
+            return
         self.session.expire(seq)
-        self._resolve(seq, None, RequestTimeout(f"no answer from {self.peer} in {timeout}s"))
+        self._resolve(seq, None, RequestTimeout(f"no answer from {self.peer} in {entry[2]}s"))
 
     def _resolve(self, seq: int, pdu: Pdu | None, exc: Exception | None) -> None:
-        fut = self._waiters.pop(seq, None)
-        timer = self._timers.pop(seq, None)
-        if timer is not None:
-            timer.cancel()
-        if fut is None or fut.done():
+        entry = self._waiters.pop(seq, None)
+        if entry is None:
             return
-        if exc is not None:
-            fut.set_exception(exc)
-        else:
-            assert pdu is not None
-            fut.set_result(pdu)
+        on_answer, windowed, _ = entry
+        self._expiry.discard(seq)
+        if windowed:
+            self._release_slot()
+        try:
+            on_answer(pdu, exc)
+        except Exception:  # a bug in one callback must not stop the link
+            log.exception("smpp.answer_callback_failed", peer=self.peer, sequence=seq)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -317,13 +374,25 @@ class SmppConnection(asyncio.Protocol):
             if not (self.session.state is State.OPEN or self.session.state.bound):
                 return
             try:
-                await self._send_tracked(EnquireLink(), self.config.keepalive_timeout)
+                probe = EnquireLink()
+                answer = self.send_request_nowait(probe, self.config.keepalive_timeout)
+                await self._await_answer(answer, probe.sequence)
             except RequestTimeout:
                 log.warning("smpp.link_dead", peer=self.peer, timeout=self.config.keepalive_timeout)
                 self.abort()
                 return
             except SmppError:
                 return
+
+
+def _settle(fut: asyncio.Future[Pdu], pdu: Pdu | None, exc: Exception | None) -> None:
+    if fut.done():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        assert pdu is not None
+        fut.set_result(pdu)
 
 
 async def serve(

@@ -28,6 +28,7 @@ from ..domain.result import HlrAnswer
 from ..metrics import Metrics
 from ..smpp.constants import MessageState, Status, status_name
 from ..smpp.errors import ConnectionLost, RequestTimeout, SmppError, WindowClosed
+from ..smpp.expiry import ExpiryQueue
 from ..smpp.hlr_fields import hlr_fields_from
 from ..smpp.pdu import (
     BindReceiver,
@@ -63,7 +64,6 @@ class _Job:
     attempts: int = 0
     conn: SmppConnection | None = None
     key: str | None = None  # canonical message id, once submit_sm_resp gave it
-    timer: asyncio.TimerHandle | None = None
 
 
 class _LinkHandler(Handler):
@@ -78,6 +78,9 @@ class _LinkHandler(Handler):
 
     def connection_lost(self, conn: SmppConnection, exc: Exception | None) -> None:
         self.provider.on_link_lost(conn)
+
+    def slot_freed(self, conn: SmppConnection) -> None:
+        self.provider.slot_freed()
 
 
 class _Bind:
@@ -181,7 +184,8 @@ class SmppProvider:
         self._ids_exact: bool | None = {"auto": None, "exact": True, "hex_decimal": False}[
             cfg.message_id_match
         ]
-        self._by_conn: dict[SmppConnection, set[_Job]] = {}
+        self._sent: dict[_Job, None] = {}  # sent, not yet answered (an ordered set)
+        self._deadlines: ExpiryQueue[_Job] | None = None  # needs the running loop
         self._dispatcher: asyncio.Task[None] | None = None
         if metrics is not None:
             n = cfg.name
@@ -205,6 +209,7 @@ class SmppProvider:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self._deadlines = ExpiryQueue(self._expire)
         for b in self._binds:
             b.task = loop.create_task(b.run())
         self._dispatcher = loop.create_task(self._dispatch())
@@ -216,7 +221,7 @@ class SmppProvider:
             self._dispatcher.cancel()
         while self._queue:
             self._fail(self._queue.popleft(), ProviderError("provider shutting down"))
-        for job in {j for jobs in self._by_conn.values() for j in jobs}:
+        for job in list(self._sent):
             self._fail(job, ProviderError("provider shutting down"))
         await asyncio.gather(*(b.close() for b in self._binds), return_exceptions=True)
         tasks = [t for t in (self._dispatcher, *(b.task for b in self._binds)) if t is not None]
@@ -231,12 +236,14 @@ class SmppProvider:
             raise ProviderError("provider shutting down")
         if len(self._queue) >= self.max_queue:
             raise ProviderError("provider queue full", "throttled")
-        loop = asyncio.get_running_loop()
-        job = _Job(msisdn, lookup_id, loop.create_future())
-        job.timer = loop.call_later(self.cfg.result_timeout_s, self._expire, job)
-        job.future.add_done_callback(lambda _: self._forget(job))
+        assert self._deadlines is not None, "start() first"
+        job = _Job(msisdn, lookup_id, asyncio.get_running_loop().create_future())
+        self._deadlines.add(job, self.cfg.result_timeout_s)
         self._enqueue(job)
-        return await job.future
+        try:
+            return await job.future
+        finally:
+            self._forget(job)  # answered, failed, or the caller gave up
 
     def _enqueue(self, job: _Job, front: bool = False) -> None:
         if front:
@@ -250,18 +257,18 @@ class SmppProvider:
             job,
             ProviderError(f"no receipt within {self.cfg.result_timeout_s}s", "timeout"),
         )
+        self._forget(job)  # also when its caller is gone and nobody awaits it
 
     def _fail(self, job: _Job, exc: Exception) -> None:
         if not job.future.done():
             job.future.set_exception(exc)
 
     def _forget(self, job: _Job) -> None:
-        if job.timer is not None:
-            job.timer.cancel()
+        if self._deadlines is not None:
+            self._deadlines.discard(job)
         if job.key is not None and self._pending.get(job.key) is job:
             del self._pending[job.key]
-        if job.conn is not None:
-            self._by_conn.get(job.conn, set()).discard(job)
+        self._sent.pop(job, None)
 
     def slot_freed(self) -> None:
         self._slot_freed.set()
@@ -306,31 +313,25 @@ class SmppProvider:
                 registered_delivery=1,
             )
             try:
-                resp = await conn.start_request(submit)
+                conn.send_request(
+                    submit, functools.partial(self._on_submit_resp, job), windowed=True
+                )
             except SmppError:
                 self._enqueue(job, front=True)
                 continue
             job.conn = conn
             job.attempts += 1
-            self._by_conn.setdefault(conn, set()).add(job)
-            resp.add_done_callback(functools.partial(self._on_submit_resp, job))
+            self._sent[job] = None
 
-    def _on_submit_resp(self, job: _Job, fut: asyncio.Future[Pdu]) -> None:
-        self._slot_freed.set()
-        # Read the outcome first: an exception nobody retrieves is logged at exit.
-        exc = None if fut.cancelled() else fut.exception()
+    def _on_submit_resp(self, job: _Job, resp: Pdu | None, exc: Exception | None) -> None:
         if job.future.done():
-            return
-        if fut.cancelled():
-            self._retry(job, "cancelled")
             return
         if isinstance(exc, ConnectionLost | RequestTimeout | WindowClosed):
             self._retry(job, type(exc).__name__)
             return
-        if exc is not None:
+        if exc is not None or resp is None:
             self._fail(job, ProviderError(str(exc)))
             return
-        resp = fut.result()
         if resp.status == Status.ESME_RTHROTTLED:
             self.rate.throttled()
             if self.metrics is not None:
@@ -380,8 +381,7 @@ class SmppProvider:
         self._resolve(job, receipt, pdu)
 
     def _retry(self, job: _Job, why: str) -> None:
-        if job.conn is not None:
-            self._by_conn.get(job.conn, set()).discard(job)
+        self._sent.pop(job, None)
         if job.attempts >= self.cfg.max_attempts:
             self._fail(job, ProviderError(f"gave up after {job.attempts} attempts ({why})"))
             return
@@ -402,7 +402,7 @@ class SmppProvider:
     def on_link_lost(self, conn: SmppConnection) -> None:
         """Lookups submitted on a dropped link may never get their receipt: resend."""
         self._slot_freed.set()
-        for job in list(self._by_conn.pop(conn, ())):
+        for job in [j for j in self._sent if j.conn is conn]:
             if not job.future.done():
                 self._retry(job, "link lost")
 
