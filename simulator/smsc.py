@@ -146,6 +146,9 @@ class _ConnectionHandler(Handler):
         if self.system_id is not None:
             self.smsc.outbox.detach(self.system_id, conn)
 
+    def slot_freed(self, conn: SmppConnection) -> None:
+        self.smsc.outbox.slot_freed(conn)
+
     def handle_request(self, conn: SmppConnection, pdu: Pdu) -> Pdu | None:
         self.pdus += 1
         limit = self.smsc.scenario.smpp.drop_after_pdus

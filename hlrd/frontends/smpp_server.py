@@ -173,6 +173,10 @@ class _ClientHandler(Handler):
             assert self.server.outbox is not None
             self.server.outbox.detach(self.state.account.system_id, conn)
 
+    def slot_freed(self, conn: SmppConnection) -> None:
+        if self.server.outbox is not None:
+            self.server.outbox.slot_freed(conn)
+
     def handle_request(self, conn: SmppConnection, pdu: Pdu) -> Pdu | None:
         if isinstance(pdu, SubmitSm):
             return self._submit(conn, pdu)

@@ -6,21 +6,25 @@ belongs to — preferably the link the lookup came in on. One the client does no
 acknowledge with deliver_sm_resp is retried; one for an account with no receiver
 bound is kept (bounded, with a TTL) and delivered when the account binds again.
 Nothing is dropped before its TTL except by the bound on the queue.
+
+Delivery is driven by callbacks, not a task per receipt: a receipt goes out when
+its link has a free window slot, else waits in that link's backlog, which the link's
+handler drains from `slot_freed()`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
 from .constants import Status
 from .errors import SmppError
-from .pdu import DeliverSm
+from .pdu import DeliverSm, Pdu
 from .transport import SmppConnection
 
 log = structlog.get_logger("hlrd.smpp.outbox")
@@ -59,7 +63,7 @@ class ReceiptOutbox:
         self._loop = asyncio.get_running_loop()
         self._receivers: dict[str, list[SmppConnection]] = {}
         self._parked: dict[str, deque[_Item]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._backlog: dict[SmppConnection, deque[_Item]] = {}  # waiting for a window slot
         self._timers: set[asyncio.TimerHandle] = set()
         self.in_delivery: dict[str, int] = {}  # account -> receipts on their way
 
@@ -81,12 +85,15 @@ class ReceiptOutbox:
             if item.deadline <= now:
                 self._count(item.account, "expired")
                 continue
-            self._start(item, conn)
+            self.in_delivery[account] = self.in_delivery.get(account, 0) + 1
+            self._attempt(item, conn)
 
     def detach(self, account: str, conn: SmppConnection) -> None:
         conns = self._receivers.get(account)
         if conns and conn in conns:
             conns.remove(conn)
+        for item in self._backlog.pop(conn, ()):
+            self._attempt(item, None)
 
     def receiver(self, account: str, prefer: SmppConnection | None = None) -> SmppConnection | None:
         conns = [c for c in self._receivers.get(account, ()) if not c.closing]
@@ -104,50 +111,66 @@ class ReceiptOutbox:
         delay_s: float = 0.0,
     ) -> None:
         item = _Item(account, receipt, self._loop.time() + delay_s + self.ttl_s)
+        self.in_delivery[account] = self.in_delivery.get(account, 0) + 1
         if delay_s > 0:
-
-            def fire() -> None:
-                self._timers.discard(handle)
-                self._start(item, prefer)
-
-            handle = self._loop.call_later(delay_s, fire)
-            self._timers.add(handle)
+            self._later(delay_s, item, prefer)
         else:
-            self._start(item, prefer)
+            self._attempt(item, prefer)
 
-    def _start(self, item: _Item, prefer: SmppConnection | None) -> None:
-        self.in_delivery[item.account] = self.in_delivery.get(item.account, 0) + 1
-        self._spawn(self._deliver(item, prefer))
+    def slot_freed(self, conn: SmppConnection) -> None:
+        """The link's window has room again: send what waits for it."""
+        queue = self._backlog.get(conn)
+        if queue is None:
+            return
+        while queue and conn.free_slots > 0 and not conn.closing:
+            self._send(queue.popleft(), conn)
+        if not queue:
+            del self._backlog[conn]
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = self._loop.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _later(self, delay_s: float, item: _Item, prefer: SmppConnection | None) -> None:
+        def fire() -> None:
+            self._timers.discard(handle)
+            self._attempt(item, prefer)
 
-    async def _deliver(self, item: _Item, prefer: SmppConnection | None) -> None:
+        handle = self._loop.call_later(delay_s, fire)
+        self._timers.add(handle)
+
+    def _attempt(self, item: _Item, prefer: SmppConnection | None) -> None:
+        if self._loop.time() >= item.deadline:
+            self._done(item, "expired")
+            return
+        conn = self.receiver(item.account, prefer)
+        if conn is None:
+            self._park(item)
+            self.in_delivery[item.account] -= 1  # parked, no longer on its way
+            return
+        if conn.free_slots <= 0 or conn in self._backlog:
+            self._backlog.setdefault(conn, deque()).append(item)
+            return
+        self._send(item, conn)
+
+    def _send(self, item: _Item, conn: SmppConnection) -> None:
+        item.receipt.sequence = 0  # a fresh sequence number for every attempt
+        self._count(item.account, "sent")
         try:
-            while self._loop.time() < item.deadline:
-                conn = self.receiver(item.account, prefer)
-                if conn is None:
-                    self._park(item)
-                    return
-                item.receipt.sequence = 0  # a fresh sequence number for every attempt
-                self._count(item.account, "sent")
-                try:
-                    resp = await conn.request(item.receipt)
-                    if resp.status == Status.ESME_ROK:
-                        self._count(item.account, "acked")
-                        return
-                    why = f"status {resp.status}"
-                except SmppError as exc:
-                    why = type(exc).__name__
-                self._count(item.account, "retried")
-                log.info("outbox.retry", account=item.account, why=why)
-                prefer = None
-                await asyncio.sleep(self.retry_delay_s)
-            self._count(item.account, "expired")
-        finally:
-            self.in_delivery[item.account] -= 1
+            conn.send_request(item.receipt, functools.partial(self._answered, item), windowed=True)
+        except SmppError as exc:
+            self._retry(item, type(exc).__name__)
+
+    def _answered(self, item: _Item, resp: Pdu | None, exc: Exception | None) -> None:
+        if resp is not None and resp.status == Status.ESME_ROK:
+            self._done(item, "acked")
+            return
+        self._retry(item, type(exc).__name__ if resp is None else f"status {resp.status}")
+
+    def _retry(self, item: _Item, why: str) -> None:
+        self._count(item.account, "retried")
+        log.info("outbox.retry", account=item.account, why=why)
+        self._later(self.retry_delay_s, item, None)
+
+    def _done(self, item: _Item, event: str) -> None:
+        self.in_delivery[item.account] -= 1
+        self._count(item.account, event)
 
     def _count(self, account: str, event: str) -> None:
         setattr(self.stats, event, getattr(self.stats, event) + 1)
@@ -165,6 +188,4 @@ class ReceiptOutbox:
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._backlog.clear()
