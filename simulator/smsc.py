@@ -216,5 +216,6 @@ class _ConnectionHandler(Handler):
                 smsc.outbox.stats.sent += 1
                 receiver.send_request_nowait(receipt).add_done_callback(smsc.count_ack)
             return resp
+        conn.respond(resp)  # a real SMSC answers the submit_sm before its receipt
         smsc.outbox.send(self.system_id, receipt, prefer=conn, delay_s=answer.latency_s)
-        return resp
+        return None

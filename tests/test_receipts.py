@@ -17,6 +17,7 @@ from hlrd.smpp.receipts import (
     alternate_message_ids,
     canonical_message_id,
     parse_receipt_text,
+    parse_receipt_text_tolerant,
     receipt_from_pdu,
     receipt_from_text,
     receipt_text,
@@ -200,3 +201,40 @@ def test_any_built_receipt_parses_back(extra: dict[str, str], text: str) -> None
     assert back.extra == extra
     assert back.text == text
     assert (back.message_id, back.stat, back.err) == ("5A", "DELIVRD", "000")
+
+
+_piece = st.sampled_from(
+    [
+        "id:",
+        "ID:",
+        "sub:",
+        "stat:",
+        "err:",
+        "text:",
+        "submit",
+        "date:",
+        "done",
+        "done_date:",
+        "msc:",
+        "x-y:",
+        "1a:",
+        "_:",
+        "imsi:",
+        "a",
+        "B",
+        "7",
+        ":",
+        "a:b",
+        " ",
+        "  ",
+        "\t",
+    ]
+)
+
+
+@given(st.lists(_piece, max_size=14))
+@settings(max_examples=400, deadline=None)
+def test_fast_path_reads_any_text_as_the_tolerant_parser_does(pieces: list[str]) -> None:
+    """Most receipts take a fast path; whatever it accepts, it must read the same."""
+    text = " ".join(pieces)
+    assert parse_receipt_text(text) == parse_receipt_text_tolerant(text)

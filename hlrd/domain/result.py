@@ -36,7 +36,9 @@ class Zone(StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built per receipt, and a frozen dataclass's __init__ costs twice
+# as much (a setattr call per field). Treated as a value: nothing changes it later.
+@dataclass(slots=True)
 class HlrAnswer:
     """What a provider said, before interpretation. Every adapter produces this."""
 

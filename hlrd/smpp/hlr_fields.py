@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .pdu import TLV_CSTR, TLV_U8, Pdu, Tlv, make_tlv, tlv_value
+from .pdu import TLV_CSTR, TLV_U8, Pdu, Tlv, make_tlv
 
 TAG_HLR_STATUS = 0x1400
 TAG_IMSI = 0x1401
@@ -53,7 +53,9 @@ _YES = {"1", "yes", "y", "true", "t"}
 _NO = {"0", "no", "n", "false", "f"}
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built per receipt, and a frozen dataclass's __init__ costs twice
+# as much (a setattr call per field). Treated as a value: nothing changes it later.
+@dataclass(slots=True)
 class HlrFields:
     hlr_status: str | None = None
     imsi: str | None = None
@@ -82,7 +84,12 @@ class HlrFields:
             value = getattr(self, name)
             if value is None:
                 continue
-            out.append(make_tlv(tag, int(value) if isinstance(value, bool) else value, kind))
+            if kind == TLV_U8:
+                out.append(Tlv(tag, b"\x01" if value else b"\x00"))
+            elif isinstance(value, str) and "\0" not in value:
+                out.append(Tlv(tag, value.encode("latin-1") + b"\0"))
+            else:
+                out.append(make_tlv(tag, value, kind))  # raises the precise EncodeError
         return out
 
 
@@ -100,19 +107,27 @@ def _as_bool(value: str | int | bytes | None) -> bool | None:
 
 def hlr_fields_from(pdu: Pdu, text_fields: dict[str, str]) -> HlrFields:
     """Read HLR fields from a receipt; vendor TLVs win over text, which fills gaps."""
-    by_tag = {t.tag: t for t in pdu.tlvs if t.tag >= TAG_HLR_STATUS}
     values: dict[str, str | bool | None] = {}
-    for name, (tag, kind, key) in _FIELDS.items():
-        t = by_tag.get(tag)
-        raw: str | int | bytes | None = tlv_value(t, kind) if t is not None else None
-        if raw is None or raw == "":
-            raw = text_fields.get(key) or None
+    for tag, raw in pdu.tlvs:  # one pass; the first of a repeated tag counts
+        spec = _BY_TAG.get(tag)
+        if spec is None or spec[0] in values:
+            continue
+        name, kind = spec
         if kind == TLV_U8:
-            values[name] = _as_bool(raw)
+            values[name] = bool(int.from_bytes(raw, "big")) if raw else None
         else:
-            values[name] = raw if isinstance(raw, str) else None
+            text = (raw[:-1] if raw.endswith(b"\0") else raw).decode("latin-1")
+            if text:
+                values[name] = text
+    for name, (_, kind, key) in _FIELDS.items():
+        if values.get(name) is None:
+            value = text_fields.get(key) or None
+            values[name] = _as_bool(value) if kind == TLV_U8 else value
     extra = {k: v for k, v in text_fields.items() if k not in _TEXT_KEYS}
     return HlrFields(**values, extra=extra)  # type: ignore[arg-type]
 
 
+_BY_TAG: dict[int, tuple[str, str]] = {
+    tag: (name, kind) for name, (tag, kind, _) in _FIELDS.items()
+}
 _TEXT_KEYS = frozenset(key for _, _, key in _FIELDS.values())

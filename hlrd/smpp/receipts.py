@@ -50,7 +50,9 @@ _KNOWN_STATES = frozenset(int(s) for s in MessageState)
 _STANDARD_KEYS = {"id", "sub", "dlvrd", "submit date", "done date", "stat", "err", "text"}
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built per receipt, and a frozen dataclass's __init__ costs twice
+# as much (a setattr call per field). Treated as a value: nothing changes it later.
+@dataclass(slots=True)
 class Receipt:
     message_id: str
     stat: str = "UNKNOWN"
@@ -119,10 +121,43 @@ def _now_text() -> str:
 def parse_receipt_text(text: str) -> dict[str, str]:
     """Split receipt text into lower-cased keys and values; `text:` takes the rest.
 
-    A hand-written tokenizer rather than a regular expression: receipts are parsed
-    once per lookup, and this is several times faster. Words without a `key:` belong
-    to the value before them; "submit date"/"done date" (or with "_") are one key.
+    Words without a `key:` belong to the value before them; "submit date"/"done
+    date" (or with "_") are one key; the first of a repeated key wins. Receipts are
+    parsed once per lookup and nearly all are plain `key:value` words, which
+    `_parse_plain` reads at about twice the speed; anything else goes to the
+    tolerant tokenizer, which gives the same answer for plain text too.
     """
+    fields = _parse_plain(text)
+    return fields if fields is not None else parse_receipt_text_tolerant(text)
+
+
+def _parse_plain(text: str) -> dict[str, str] | None:
+    """Lower-case `key:value` words separated by single blanks, or None."""
+    cut = text.find(" text:")
+    head = text if cut < 0 else text[:cut]
+    if head.startswith("text:"):
+        return None
+    if "date:" in head:
+        head = head.replace("submit date:", "submit_date:", 1).replace(
+            "done date:", "done_date:", 1
+        )
+    fields: dict[str, str] = {}
+    for tok in head.split(" "):
+        key, colon, value = tok.partition(":")
+        if not colon or key in fields or not key.isidentifier() or not key.islower():
+            return None
+        fields[key] = value
+    if "submit_date" in fields:
+        fields["submit date"] = fields.pop("submit_date")
+    if "done_date" in fields:
+        fields["done date"] = fields.pop("done_date")
+    if cut >= 0:
+        fields["text"] = text[cut + 6 :]
+    return fields
+
+
+def parse_receipt_text_tolerant(text: str) -> dict[str, str]:
+    """The general tokenizer: any case, blanks in values, stray words, odd keys."""
     fields: dict[str, str] = {}
     tokens = text.split(" ")
     n = len(tokens)
@@ -248,37 +283,51 @@ def receipt_from_pdu(pdu: DeliverSm) -> Receipt | None:
     TLVs win where both are present, as they are typed and unambiguous; the text
     keeps the vendor fields the TLVs cannot carry.
     """
-    if not is_receipt(pdu):
+    if not isinstance(pdu, DeliverSm):
         return None
-    body = pdu.short_message
-    if not body:
-        payload = pdu.get(Tag.MESSAGE_PAYLOAD)
-        body = payload if isinstance(payload, bytes) else b""
-    parsed = receipt_from_text(body.decode("latin-1")) if body else None
-    tlv_id = pdu.get(Tag.RECEIPTED_MESSAGE_ID)
-    tlv_state = pdu.get(Tag.MESSAGE_STATE)
-    neterr = pdu.get(Tag.NETWORK_ERROR_CODE)
-    network_error = None
-    if isinstance(neterr, bytes) and len(neterr) == 3:
-        nt, code = struct.unpack(">BH", neterr)
-        network_error = (nt, code)
-    if parsed is None:
-        if not isinstance(tlv_id, str):
+    # One pass over the TLVs (the first of a repeated tag counts, as in Pdu.get).
+    tlv_id: str | None = None
+    tlv_state: int | None = None
+    neterr: bytes | None = None
+    payload: bytes | None = None
+    for tag, value in pdu.tlvs:
+        if tag == Tag.RECEIPTED_MESSAGE_ID:
+            if tlv_id is None:
+                tlv_id = (value[:-1] if value.endswith(b"\0") else value).decode("latin-1")
+        elif tag == Tag.MESSAGE_STATE:
+            if tlv_state is None:
+                tlv_state = int.from_bytes(value, "big")
+        elif tag == Tag.NETWORK_ERROR_CODE:
+            if neterr is None:
+                neterr = value
+        elif tag == Tag.MESSAGE_PAYLOAD and payload is None:
+            payload = value
+    if tlv_id is None and (pdu.esm_class & EsmClass.MESSAGE_TYPE_MASK) != (
+        EsmClass.DELIVERY_RECEIPT
+    ):
+        return None
+    body = pdu.short_message or payload
+    f = parse_receipt_text(body.decode("latin-1")) if body else {}
+    if "id" not in f:
+        if tlv_id is None:
             return None
-        parsed = Receipt(message_id=tlv_id)
-    stat = parsed.stat
-    if isinstance(tlv_state, int) and tlv_state in _KNOWN_STATES:
+        f = {}
+    network_error = None
+    if neterr is not None and len(neterr) == 3:
+        network_error = (neterr[0], int.from_bytes(neterr[1:], "big"))
+    stat = f.get("stat", "UNKNOWN").upper()
+    if tlv_state is not None and tlv_state in _KNOWN_STATES:
         stat = STATE_TO_STAT[MessageState(tlv_state)]
     return Receipt(
-        message_id=tlv_id if isinstance(tlv_id, str) and tlv_id else parsed.message_id,
+        message_id=tlv_id if tlv_id else f.get("id", ""),
         stat=stat,
-        err=parsed.err if network_error is None else f"{network_error[1]:03d}",
-        sub=parsed.sub,
-        dlvrd=parsed.dlvrd,
-        submit_time=parsed.submit_time,
-        done_time=parsed.done_time,
-        text=parsed.text,
-        extra=parsed.extra,
+        err=f.get("err", "000") if network_error is None else f"{network_error[1]:03d}",
+        sub=f.get("sub"),
+        dlvrd=f.get("dlvrd"),
+        submit_time=f.get("submit date", ""),
+        done_time=f.get("done date", ""),
+        text=f.get("text", ""),
+        extra={k: v for k, v in f.items() if k not in _STANDARD_KEYS},
         network_error=network_error,
     )
 
