@@ -39,7 +39,7 @@ class OutboxStats:
     overflowed: int = 0  # dropped because the queue was full
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # identity: a key of the timers dict
 class _Item:
     account: str
     receipt: DeliverSm
@@ -64,7 +64,7 @@ class ReceiptOutbox:
         self._receivers: dict[str, list[SmppConnection]] = {}
         self._parked: dict[str, deque[_Item]] = {}
         self._backlog: dict[SmppConnection, deque[_Item]] = {}  # waiting for a window slot
-        self._timers: set[asyncio.TimerHandle] = set()
+        self._timers: dict[_Item, asyncio.TimerHandle] = {}  # waiting to be (re)sent
         self.in_delivery: dict[str, int] = {}  # account -> receipts on their way
 
     def pending(self, account: str | None = None) -> int:
@@ -128,12 +128,13 @@ class ReceiptOutbox:
             del self._backlog[conn]
 
     def _later(self, delay_s: float, item: _Item, prefer: SmppConnection | None) -> None:
-        def fire() -> None:
-            self._timers.discard(handle)
-            self._attempt(item, prefer)
+        # No closure over its own handle: that cycle kept every delayed receipt alive
+        # until a garbage collection, which then took tens of milliseconds.
+        self._timers[item] = self._loop.call_later(delay_s, self._fire, item, prefer)
 
-        handle = self._loop.call_later(delay_s, fire)
-        self._timers.add(handle)
+    def _fire(self, item: _Item, prefer: SmppConnection | None) -> None:
+        del self._timers[item]
+        self._attempt(item, prefer)
 
     def _attempt(self, item: _Item, prefer: SmppConnection | None) -> None:
         if self._loop.time() >= item.deadline:
@@ -185,7 +186,7 @@ class ReceiptOutbox:
         queue.append(item)
 
     async def close(self) -> None:
-        for handle in self._timers:
+        for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
         self._backlog.clear()
