@@ -7,8 +7,8 @@ Nothing here knows about HTTP requests or SMPP sessions of clients.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -37,7 +37,24 @@ class Check:
 
 
 def new_lookup_id() -> str:
-    return uuid.uuid4().hex[:16]
+    """A correlation id for logs and answers; unique enough, not a secret.
+
+    random, not uuid4: uuid4 reads os.urandom (a system call) on every lookup.
+    """
+    return f"{random.getrandbits(64):016x}"
+
+
+def _failed(
+    lookup_id: str, msisdn: Msisdn, provider: Provider, outcome: Outcome, error: str
+) -> LookupResult:
+    return LookupResult(
+        lookup_id=lookup_id,
+        msisdn=msisdn.e164,
+        provider=provider.name,
+        transport=provider.transport,
+        outcome=outcome,
+        error=error,
+    )
 
 
 class LookupService:
@@ -99,22 +116,18 @@ class LookupService:
         last: LookupResult | None = None
         deadline = started + self.config.lookup.timeout_s
         for provider in self._ordered():
-            base = LookupResult(
-                lookup_id=lookup_id,
-                msisdn=msisdn.e164,
-                provider=provider.name,
-                transport=provider.transport,
-                outcome=Outcome.FAILED,
-            )
             sent = time.perf_counter()
             try:
-                async with asyncio.timeout(max(0.0, deadline - sent)):
+                if provider.max_lookup_s <= deadline - sent:  # it gives up first
                     answer = await provider.lookup(msisdn.e164, lookup_id)
+                else:
+                    async with asyncio.timeout(max(0.0, deadline - sent)):
+                        answer = await provider.lookup(msisdn.e164, lookup_id)
             except TimeoutError:
-                last = replace(base, outcome=Outcome.TIMEOUT, error="lookup timed out")
+                last = _failed(lookup_id, msisdn, provider, Outcome.TIMEOUT, "lookup timed out")
                 break
             except ProviderError as exc:
-                last = replace(base, outcome=Outcome(exc.outcome), error=str(exc))
+                last = _failed(lookup_id, msisdn, provider, Outcome(exc.outcome), str(exc))
                 log.warning(
                     "lookup.provider_failed",
                     lookup_id=lookup_id,
@@ -126,16 +139,16 @@ class LookupService:
                 continue
             done = time.perf_counter()
             last = derive(
-                replace(
-                    base,
-                    timings=Timings(
-                        upstream_ms=round((done - sent) * 1000, 3),
-                        total_ms=round((done - started) * 1000, 3),
-                    ),
-                ),
                 msisdn,
                 answer,
                 self.config.lookup.return_imsi,
+                lookup_id=lookup_id,
+                provider=provider.name,
+                transport=provider.transport,
+                timings=Timings(
+                    upstream_ms=round((done - sent) * 1000, 3),
+                    total_ms=round((done - started) * 1000, 3),
+                ),
             )
             break
         if last is None:

@@ -16,6 +16,7 @@ from hlrd.domain.result import (
     Outcome,
     Reachability,
     RoamingStatus,
+    Timings,
     Zone,
 )
 
@@ -33,7 +34,15 @@ NATIONAL_ROAMING = HlrAnswer(
 
 
 def run(answer: HlrAnswer, return_imsi: bool = False) -> LookupResult:
-    return derive(BASE, PL, answer, return_imsi)
+    return derive(
+        PL,
+        answer,
+        return_imsi,
+        lookup_id="l1",
+        provider="sim",
+        transport="smpp",
+        timings=Timings(upstream_ms=1.0, total_ms=2.0),
+    )
 
 
 # -- derive -------------------------------------------------------------------------------

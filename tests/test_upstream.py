@@ -75,6 +75,18 @@ async def test_no_receipt_times_out_with_a_clear_outcome(sim: Simulator) -> None
     assert digit == "1"  # fail closed
 
 
+async def test_the_overall_lookup_deadline_wins_over_a_slower_provider(sim: Simulator) -> None:
+    """lookup.timeout_s shorter than the provider's result timeout still bounds a lookup."""
+    async with running_daemon(
+        sim, lookup={"timeout_s": 0.2}, provider={"result_timeout_s": 30}
+    ) as (_, http):
+        async with http.get("/v1/lookup/48600000090") as r:
+            status, body = r.status, await r.json()
+    assert status == 504
+    assert body["outcome"] == "timeout"
+    assert body["error"] == "lookup timed out"
+
+
 async def test_throttling_from_the_provider_slows_down_and_loses_nothing(demo: Scenario) -> None:
     async with Simulator(demo.with_smpp(tps=50)) as sim:
         async with running_daemon(sim, provider={"tps": 400}) as (daemon, _):

@@ -8,8 +8,6 @@ for the subscriber's bill.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from .countries import BY_ISO, country_of_mcc
 from .map_errors import MapError, map_error_name
 from .masking import mask_imsi
@@ -21,6 +19,7 @@ from .result import (
     Outcome,
     Reachability,
     RoamingStatus,
+    Timings,
     Zone,
 )
 
@@ -66,9 +65,16 @@ def _zone(home: str, visited: str) -> Zone:
 
 
 def derive(
-    base: LookupResult, msisdn: Msisdn, answer: HlrAnswer, return_imsi: bool
+    msisdn: Msisdn,
+    answer: HlrAnswer,
+    return_imsi: bool,
+    *,
+    lookup_id: str,
+    provider: str,
+    transport: str,
+    timings: Timings,
 ) -> LookupResult:
-    """Fill `base` (ids, provider, timings) with what the answer means."""
+    """The result of a lookup: what the provider's answer means for this number."""
     reach = reachability_of(answer)
     code = answer.map_error or 0
     home_country = msisdn.region
@@ -93,8 +99,12 @@ def derive(
     ):
         outcome = Outcome.PARTIAL
     imsi = answer.imsi if return_imsi else mask_imsi(answer.imsi)
-    return replace(
-        base,
+    return LookupResult(
+        lookup_id=lookup_id,
+        msisdn=msisdn.e164,
+        provider=provider,
+        transport=transport,
+        timings=timings,
         outcome=outcome,
         reachability=reach,
         map_error=code,

@@ -8,6 +8,7 @@ whether a number is mobile.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -56,7 +57,12 @@ def normalize(raw: str, default_region: str = "PL", mobile_only: bool = True) ->
         raise InvalidNumber(NumberProblem.TOO_LONG, "more than 15 digits (E.164 maximum)")
     if len(body) < 5:
         raise InvalidNumber(NumberProblem.TOO_SHORT, "fewer than 5 digits")
-    candidates = [text] if text.startswith("+") else [body, "+" + body]
+    if text.startswith("+"):
+        candidates = [text]
+    elif len(body) > _longest_national(default_region):
+        candidates = ["+" + body, body]  # cannot be national: parse it once, not twice
+    else:
+        candidates = [body, "+" + body]
     parsed = None
     kind = PhoneNumberType.UNKNOWN
     for candidate in candidates:
@@ -79,6 +85,23 @@ def normalize(raw: str, default_region: str = "PL", mobile_only: bool = True) ->
         raise InvalidNumber(NumberProblem.NOT_MOBILE, "not a mobile number; HLRs know mobiles")
     region = phonenumbers.region_code_for_number(parsed) or "ZZ"
     return Msisdn(e164=e164, region=region, mobile=mobile)
+
+
+@functools.cache
+def _longest_national(region: str) -> int:
+    """Most digits a national number of `region` can have, with its trunk prefix.
+
+    Dialers mostly send E.164 without "+"; when that is longer than any national
+    number could be, trying it as national first is a wasted parse (~20 µs).
+    """
+    md = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    desc = md.general_desc if md is not None else None
+    if md is None or desc is None or not desc.possible_length:
+        return 99
+    prefixes = (md.national_prefix_for_parsing or md.national_prefix or "").split("|")
+    if not all(p.isdigit() or p == "" for p in prefixes):
+        return 99  # a pattern, not literal prefixes: do not guess
+    return max(desc.possible_length) + max(len(p) for p in prefixes)
 
 
 def region_of_digits(digits: str) -> str | None:

@@ -18,6 +18,10 @@ class ProviderError(Exception):
 class Provider(Protocol):
     name: str
     transport: str
+    # The longest a lookup can take before the provider itself fails it (its own
+    # result deadline, queueing included). The service needs no timer of its own
+    # for a lookup whose overall deadline is later than this.
+    max_lookup_s: float
 
     @property
     def ready(self) -> bool:

@@ -163,6 +163,7 @@ class SmppProvider:
     ) -> None:
         self.cfg = cfg
         self.name = cfg.name
+        self.max_lookup_s = cfg.result_timeout_s  # counted from enqueue (ExpiryQueue)
         self.metrics = metrics
         self.link = LinkConfig(
             window=cfg.window,
