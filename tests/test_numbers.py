@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
 
-from hlrd.domain.numbers import InvalidNumber, Msisdn, NumberProblem, normalize, region_of_digits
+from hlrd.domain.numbers import (
+    InvalidNumber,
+    Msisdn,
+    NumberProblem,
+    _plain_international,
+    normalize,
+    region_of_digits,
+)
 
 PL_MOBILE = Msisdn(e164="48601234567", region="PL", mobile=True)
 DE_MOBILE = Msisdn(e164="4915112345678", region="DE", mobile=True)
@@ -116,3 +124,24 @@ def test_fixed_line_accepted_when_not_mobile_only() -> None:
 )
 def test_region_of_digits(digits: str, region: str | None) -> None:
     assert region_of_digits(digits) == region
+
+
+def test_e164_fast_path_builds_exactly_what_phonenumbers_parses() -> None:
+    """normalize() skips phonenumbers.parse() for plain E.164 digits; for every
+    region's example numbers (and neighbours of them) the number it builds must be
+    the one parse() returns, or it must step aside."""
+    taken = 0
+    checked = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in range(11):  # every PhoneNumberType with example numbers
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)[1:]
+            for digits in {e164, e164[:-1] + "7", e164[:-2] + "00", e164[:-1]}:
+                checked += 1
+                built = _plain_international(digits)
+                if built is not None:
+                    taken += 1
+                    assert built == phonenumbers.parse("+" + digits, None), digits
+    assert taken > checked // 2  # the fast path is the common path

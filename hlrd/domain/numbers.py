@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberType
+from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberType
 
 _SEPARATORS = re.compile(r"[\s\-().\u00a0/]")
 _MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
@@ -65,7 +65,13 @@ def normalize(raw: str, default_region: str = "PL", mobile_only: bool = True) ->
         candidates = [body, "+" + body]
     parsed = None
     kind = PhoneNumberType.UNKNOWN
-    for candidate in candidates:
+    if candidates[0].startswith("+"):
+        parsed = _plain_international(candidates[0][1:])
+        if parsed is not None:
+            kind = phonenumbers.number_type(parsed)
+            if kind == PhoneNumberType.UNKNOWN:
+                parsed = None
+    for candidate in candidates if parsed is None else ():
         try:
             number = phonenumbers.parse(candidate, default_region)
         except NumberParseException:
@@ -85,6 +91,43 @@ def normalize(raw: str, default_region: str = "PL", mobile_only: bool = True) ->
         raise InvalidNumber(NumberProblem.NOT_MOBILE, "not a mobile number; HLRs know mobiles")
     region = phonenumbers.region_code_for_number(parsed) or "ZZ"
     return Msisdn(e164=e164, region=region, mobile=mobile)
+
+
+def _plain_international(digits: str) -> PhoneNumber | None:
+    """The number `+digits` is, built without phonenumbers.parse(), or None.
+
+    parse() (~30 µs) handles every written form; E.164 digits need only the
+    country code split off. Only when parse() would do nothing more: no leading
+    zero and nothing its national-prefix rule would strip. Otherwise None, and the
+    caller parses (tests hold both ways to the same answer).
+    """
+    for size in (1, 2, 3):
+        cc = int(digits[:size])
+        if cc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    nsn = digits[size:]
+    if not nsn or nsn[0] == "0" or _strippable(cc, nsn):
+        return None
+    return PhoneNumber(country_code=cc, national_number=int(nsn))
+
+
+def _strippable(cc: int, nsn: str) -> bool:
+    pattern = _national_prefix_pattern(cc)
+    return pattern is None or pattern.match(nsn) is not None
+
+
+@functools.cache
+def _national_prefix_pattern(cc: int) -> re.Pattern[str] | None:
+    """The prefix parse() may strip after the country code (None: do not guess)."""
+    region = phonenumbers.region_code_for_country_code(cc)
+    if region in ("ZZ", "001"):
+        return None
+    md = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if md is None:
+        return None
+    return re.compile(md.national_prefix_for_parsing or "(?!)")
 
 
 @functools.cache
