@@ -2,13 +2,16 @@
 
 The daemon (with its SMPP server) and the simulator run as their own processes.
 Drivers: our windowed client in this process, and smpplib's blocking Client, one
-per process. CPU use of the daemon and the simulator says which one saturates.
+per process. CPU use of the daemon, the simulator and the client says which one
+saturates. In the same run, against the same simulator, hlrd's SMPP upstream alone
+(as in smpp_upstream, same window) gives the figure the front end is held to.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -16,6 +19,7 @@ import time
 from hlrd.smpp.pdu import BindTransceiver, SubmitSm, SubmitSmResp
 
 from .procs import ROOT, cpu_seconds, daemon, simulator, write_config
+from .smpp_upstream import _hlrd as upstream_alone
 from .stats import percentile
 
 WINDOW = 64
@@ -87,14 +91,26 @@ def measure(runs: int) -> dict[str, list[float]]:
         config = write_config(sim_port, 256, server_window=100_000)
         with daemon(config) as (_, smpp_port, hlrd_pid):
             for _ in range(runs):
-                c_hlrd, c_sim = cpu_seconds(hlrd_pid), cpu_seconds(sim_pid)
+                me = os.getpid()
+                c_me = cpu_seconds(me)
+                upstream, _ = asyncio.run(upstream_alone(sim_port, WINDOW, TOTAL))
+                add(f"upstream alone lookups/s w={WINDOW} (same run)", upstream)
+                add("upstream alone cpu us/lookup", (cpu_seconds(me) - c_me) / TOTAL * 1e6)
+                c_hlrd, c_sim, c_me = cpu_seconds(hlrd_pid), cpu_seconds(sim_pid), cpu_seconds(me)
                 t0 = time.perf_counter()
                 rate, lat = asyncio.run(_ours(smpp_port, WINDOW, TOTAL))
                 wall = time.perf_counter() - t0
+                daemon_cpu = cpu_seconds(hlrd_pid) - c_hlrd
                 add(f"our client lookups/s w={WINDOW}", rate)
                 add(f"our client p99 ms w={WINDOW}", percentile(lat, 99) * 1000)
-                add("daemon cpu % (our client)", (cpu_seconds(hlrd_pid) - c_hlrd) / wall * 100)
+                add("front end / upstream alone", rate / upstream)
+                add("daemon cpu % (our client)", daemon_cpu / wall * 100)
+                add(
+                    "daemon cpu us/lookup (front end + service + upstream)",
+                    daemon_cpu / TOTAL * 1e6,
+                )
                 add("simulator cpu % (our client)", (cpu_seconds(sim_pid) - c_sim) / wall * 100)
+                add("our client cpu %", (cpu_seconds(me) - c_me) / wall * 100)
                 srate, sp99 = _smpplib_processes(smpp_port, SMPPLIB_CLIENTS, WINDOW, TOTAL // 4)
                 add(f"smpplib x{SMPPLIB_CLIENTS} processes lookups/s w={WINDOW}", srate)
                 add(f"smpplib p99 ms w={WINDOW}", sp99)

@@ -7,6 +7,7 @@ Nothing here knows about HTTP requests or SMPP sessions of clients.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import Sequence
@@ -42,6 +43,20 @@ def new_lookup_id() -> str:
     random, not uuid4: uuid4 reads os.urandom (a system call) on every lookup.
     """
     return f"{random.getrandbits(64):016x}"
+
+
+def _relay(
+    mine: asyncio.Future[LookupResult], lookup_id: str, shared: asyncio.Future[LookupResult]
+) -> None:
+    """A joined caller's copy of a shared lookup's outcome, under its own lookup id."""
+    if mine.done():
+        return
+    if shared.cancelled():
+        mine.cancel()
+    elif (exc := shared.exception()) is not None:
+        mine.set_exception(exc)
+    else:
+        mine.set_result(replace(shared.result(), lookup_id=lookup_id))
 
 
 def _failed(
@@ -92,18 +107,28 @@ class LookupService:
 
     async def lookup(self, msisdn: Msisdn, lookup_id: str | None = None) -> LookupResult:
         """Concurrent lookups of one number share one upstream query."""
+        return await asyncio.shield(self.begin(msisdn, lookup_id))
+
+    def begin(self, msisdn: Msisdn, lookup_id: str | None = None) -> asyncio.Future[LookupResult]:
+        """Start (or join) a lookup and return its future without awaiting it.
+
+        For front ends that answer by callback (the SMPP server): no task of their
+        own per lookup. The future may be shared with other callers: never cancel it.
+        """
         if not self.accepting:
             raise ShuttingDown("hlrd is shutting down")
+        loop = asyncio.get_running_loop()
+        lookup_id = lookup_id or new_lookup_id()
         shared = self._inflight.get(msisdn.e164)
         if shared is not None:
-            return replace(await asyncio.shield(shared), lookup_id=lookup_id or new_lookup_id())
-        task = asyncio.get_running_loop().create_task(
-            self._lookup(msisdn, lookup_id or new_lookup_id())
-        )
+            mine: asyncio.Future[LookupResult] = loop.create_future()
+            shared.add_done_callback(functools.partial(_relay, mine, lookup_id))
+            return mine
+        task = loop.create_task(self._lookup(msisdn, lookup_id))
         self._inflight[msisdn.e164] = task
         self._tasks.add(task)
-        task.add_done_callback(lambda t: self._done(msisdn.e164, t))
-        return await asyncio.shield(task)
+        task.add_done_callback(functools.partial(self._done, msisdn.e164))
+        return task
 
     def _done(self, e164: str, task: asyncio.Task[LookupResult]) -> None:
         self._tasks.discard(task)

@@ -18,9 +18,8 @@ import itertools
 import ssl
 import time
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge
@@ -28,7 +27,7 @@ from prometheus_client import Counter, Gauge
 from ..config import SmppAccount, SmppServerConfig
 from ..domain.masking import mask_msisdn
 from ..domain.numbers import InvalidNumber, Msisdn
-from ..domain.result import LookupResult
+from ..domain.result import LookupResult, Outcome
 from ..metrics import Metrics
 from ..service import LookupService, ShuttingDown
 from ..smpp.constants import CommandId, MessageState, Status
@@ -97,7 +96,6 @@ class SmppFrontend:
             inactivity_timeout=config.inactivity_timeout_s,
         )
         self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(int(time.time() * 1000) % 10**12 * 1000)
         # message id -> (account, state, error); bounded, for query_sm
         self.states: OrderedDict[str, tuple[str, MessageState, int]] = OrderedDict()
@@ -124,15 +122,12 @@ class SmppFrontend:
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("smpp_server.listening", address=f"{self.config.host}:{self.port}", tls=bool(ctx))
 
-    async def stop(self, grace_s: float = 1.0) -> None:
+    async def stop(self) -> None:
         """Stop listening, let lookups in flight become receipts, then unbind clients."""
         if self._server is not None:
             self._server.close()
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=grace_s)
-        for t in list(self._tasks):
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Lookups in flight are the service's: the daemon drains it before this, and
+        # each one's receipt is in the outbox as soon as it completes.
         await asyncio.gather(*(c.close() for c in list(self.connections)), return_exceptions=True)
         if self.outbox is not None:
             await self.outbox.close()
@@ -141,11 +136,6 @@ class SmppFrontend:
 
     def _on_outbox(self, account: str, event: str) -> None:
         self.m.receipts.labels(account, event).inc()
-
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def next_message_id(self) -> str:
         """Decimal ids: every ESME (Kannel's msg-id-type included) reads them the same."""
@@ -214,7 +204,7 @@ class _ClientHandler(Handler):
         log.info("smpp_server.bound", account=name, peer=conn.peer, bind=pdu.command_name)
         return None
 
-    def _submit(self, conn: SmppConnection, pdu: SubmitSm) -> Pdu:
+    def _submit(self, conn: SmppConnection, pdu: SubmitSm) -> Pdu | None:
         state = self.state
         assert state is not None  # the session refuses submit_sm before bind
         server = self.server
@@ -234,34 +224,54 @@ class _ClientHandler(Handler):
             msisdn = None
         message_id = server.next_message_id()
         server.remember(message_id, name, MessageState.ENROUTE, 0)
-        state.in_flight += 1
-        server.spawn(self._lookup_and_receipt(conn, pdu, message_id, msisdn))
-        return SubmitSmResp(sequence=pdu.sequence, message_id=message_id)
+        resp = SubmitSmResp(sequence=pdu.sequence, message_id=message_id)
+        receipt_for = functools.partial(self._receipt, conn, pdu, message_id)
+        if msisdn is not None:
+            try:
+                lookup = server.service.begin(msisdn)
+            except ShuttingDown:
+                result: LookupResult | None = _not_looked_up(msisdn, "hlrd is shutting down")
+            else:
+                state.in_flight += 1
+                lookup.add_done_callback(functools.partial(self._answered, receipt_for, msisdn))
+                return resp
+        else:
+            result = None
+            log.info(
+                "smpp_server.invalid_number", account=name, number=mask_msisdn(pdu.destination_addr)
+            )
+        # Answered at once: the submit_sm_resp must go out first, or the client cannot
+        # match the receipt to a message id it does not know yet.
+        conn.respond(resp)
+        receipt_for(result)
+        return None
 
-    async def _lookup_and_receipt(
-        self, conn: SmppConnection, pdu: SubmitSm, message_id: str, msisdn: Msisdn | None
+    def _answered(
+        self,
+        receipt_for: Callable[[LookupResult | None], None],
+        msisdn: Msisdn,
+        lookup: asyncio.Future[LookupResult],
     ) -> None:
+        assert self.state is not None
+        self.state.in_flight -= 1
+        if lookup.cancelled():
+            receipt_for(_not_looked_up(msisdn, "lookup cancelled"))
+        elif (exc := lookup.exception()) is not None:
+            log.error("smpp_server.lookup_failed", error=repr(exc))
+            receipt_for(_not_looked_up(msisdn, "internal error"))
+        else:
+            receipt_for(lookup.result())
+
+    def _receipt(
+        self, conn: SmppConnection, pdu: SubmitSm, message_id: str, result: LookupResult | None
+    ) -> None:
+        """Send the receipt (None: the number was not valid, REJECTD err:901)."""
         state = self.state
         assert state is not None
         server = self.server
-        result: LookupResult | None = None
-        try:
-            if msisdn is not None:
-                try:
-                    result = await server.service.lookup(msisdn)
-                except ShuttingDown:
-                    result = None
-        finally:
-            state.in_flight -= 1
         receipt = build_receipt(pdu, message_id, result, state.account)
         stat, err = stat_and_err(result)
         server.remember(message_id, state.account.system_id, STAT_TO_STATE[stat], err)
-        if msisdn is None:
-            log.info(
-                "smpp_server.invalid_number",
-                account=state.account.system_id,
-                number=mask_msisdn(pdu.destination_addr),
-            )
         assert server.outbox is not None
         server.outbox.send(state.account.system_id, receipt, prefer=conn)
 
@@ -276,6 +286,17 @@ class _ClientHandler(Handler):
             message_state=int(state),
             error_code=min(error, 255),
         )
+
+
+def _not_looked_up(msisdn: Msisdn, why: str) -> LookupResult:
+    return LookupResult(
+        lookup_id="",
+        msisdn=msisdn.e164,
+        provider="none",
+        transport="none",
+        outcome=Outcome.FAILED,
+        error=why,
+    )
 
 
 def _bind_count(state: _AccountState) -> int:
