@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 from hlrd.smpp.pdu import BindTransceiver, SubmitSm, SubmitSmResp
 
@@ -22,7 +23,8 @@ from .procs import ROOT, cpu_seconds, daemon, simulator, write_config
 from .smpp_upstream import _hlrd as upstream_alone
 from .stats import percentile
 
-WINDOW = 64
+WINDOW = 64  # smpplib clients
+WINDOWS = (64, 256)  # our client, and the upstream alone beside it
 TOTAL = 8000
 SMPPLIB_CLIENTS = 2
 
@@ -81,6 +83,33 @@ def _smpplib_processes(port: int, clients: int, window: int, total: int) -> tupl
     )
 
 
+def _front_end_beside_upstream(
+    add: Callable[[str, float], None],
+    w: int,
+    sim_port: int,
+    sim_pid: int,
+    smpp_port: int,
+    hlrd_pid: int,
+) -> None:
+    me = os.getpid()
+    c_me = cpu_seconds(me)
+    upstream, _ = asyncio.run(upstream_alone(sim_port, w, TOTAL))
+    add(f"upstream alone lookups/s w={w} (same run)", upstream)
+    add(f"upstream alone cpu us/lookup w={w}", (cpu_seconds(me) - c_me) / TOTAL * 1e6)
+    c_hlrd, c_sim, c_me = cpu_seconds(hlrd_pid), cpu_seconds(sim_pid), cpu_seconds(me)
+    t0 = time.perf_counter()
+    rate, lat = asyncio.run(_ours(smpp_port, w, TOTAL))
+    wall = time.perf_counter() - t0
+    daemon_cpu = cpu_seconds(hlrd_pid) - c_hlrd
+    add(f"our client lookups/s w={w}", rate)
+    add(f"our client p99 ms w={w}", percentile(lat, 99) * 1000)
+    add(f"front end / upstream alone w={w}", rate / upstream)
+    add(f"daemon cpu % w={w}", daemon_cpu / wall * 100)
+    add(f"daemon cpu us/lookup w={w} (front end+service+upstream)", daemon_cpu / TOTAL * 1e6)
+    add(f"simulator cpu % w={w}", (cpu_seconds(sim_pid) - c_sim) / wall * 100)
+    add(f"our client cpu % w={w}", (cpu_seconds(me) - c_me) / wall * 100)
+
+
 def measure(runs: int) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
 
@@ -91,26 +120,8 @@ def measure(runs: int) -> dict[str, list[float]]:
         config = write_config(sim_port, 256, server_window=100_000)
         with daemon(config) as (_, smpp_port, hlrd_pid):
             for _ in range(runs):
-                me = os.getpid()
-                c_me = cpu_seconds(me)
-                upstream, _ = asyncio.run(upstream_alone(sim_port, WINDOW, TOTAL))
-                add(f"upstream alone lookups/s w={WINDOW} (same run)", upstream)
-                add("upstream alone cpu us/lookup", (cpu_seconds(me) - c_me) / TOTAL * 1e6)
-                c_hlrd, c_sim, c_me = cpu_seconds(hlrd_pid), cpu_seconds(sim_pid), cpu_seconds(me)
-                t0 = time.perf_counter()
-                rate, lat = asyncio.run(_ours(smpp_port, WINDOW, TOTAL))
-                wall = time.perf_counter() - t0
-                daemon_cpu = cpu_seconds(hlrd_pid) - c_hlrd
-                add(f"our client lookups/s w={WINDOW}", rate)
-                add(f"our client p99 ms w={WINDOW}", percentile(lat, 99) * 1000)
-                add("front end / upstream alone", rate / upstream)
-                add("daemon cpu % (our client)", daemon_cpu / wall * 100)
-                add(
-                    "daemon cpu us/lookup (front end + service + upstream)",
-                    daemon_cpu / TOTAL * 1e6,
-                )
-                add("simulator cpu % (our client)", (cpu_seconds(sim_pid) - c_sim) / wall * 100)
-                add("our client cpu %", (cpu_seconds(me) - c_me) / wall * 100)
+                for w in WINDOWS:
+                    _front_end_beside_upstream(add, w, sim_port, sim_pid, smpp_port, hlrd_pid)
                 srate, sp99 = _smpplib_processes(smpp_port, SMPPLIB_CLIENTS, WINDOW, TOTAL // 4)
                 add(f"smpplib x{SMPPLIB_CLIENTS} processes lookups/s w={WINDOW}", srate)
                 add(f"smpplib p99 ms w={WINDOW}", sp99)
