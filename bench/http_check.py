@@ -60,7 +60,8 @@ def _wrk(port: int) -> tuple[float, float]:
     return rps, p99
 
 
-def _trivial() -> tuple[float, float]:
+def _trivial() -> tuple[float, float, float]:
+    """(requests/s, p99 ms, CPU µs per request) of the trivial handler."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.trivial_http"], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
@@ -68,7 +69,9 @@ def _trivial() -> tuple[float, float]:
         assert proc.stdout is not None
         port = int(proc.stdout.readline())
         wait_port(port)
-        return _wrk(port)
+        cpu = cpu_seconds(proc.pid)
+        rps, p99 = _wrk(port)
+        return rps, p99, (cpu_seconds(proc.pid) - cpu) / (rps * SECONDS) * 1e6
     finally:
         proc.kill()
         proc.wait()
@@ -91,10 +94,13 @@ def measure(runs: int) -> dict[str, list[float]]:
             rps, p99 = _wrk(http_port)
             add("hlrd check req/s (live lookups)", rps)
             add("hlrd check p99 ms", p99)
-            add("hlrd daemon cpu %", (cpu_seconds(hlrd_pid) - c_hlrd) / SECONDS * 100)
+            daemon_cpu = cpu_seconds(hlrd_pid) - c_hlrd
+            add("hlrd daemon cpu %", daemon_cpu / SECONDS * 100)
+            add("hlrd daemon cpu us/request", daemon_cpu / (rps * SECONDS) * 1e6)
             add("simulator cpu %", (cpu_seconds(sim_pid) - c_sim) / SECONDS * 100)
-            trps, tp99 = _trivial()
+            trps, tp99, tcpu = _trivial()
             add("trivial aiohttp req/s (ceiling)", trps)
             add("trivial aiohttp p99 ms", tp99)
+            add("trivial aiohttp cpu us/request", tcpu)
             add("hlrd/ceiling", rps / trps)
     return out

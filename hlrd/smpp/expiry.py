@@ -30,15 +30,13 @@ class ExpiryQueue(Generic[K]):
         self._handle: asyncio.TimerHandle | None = None
         self._handle_at = 0.0
 
-    def __len__(self) -> int:
-        return sum(len(g) for g in self._groups.values())
-
     def add(self, key: K, timeout: float) -> None:
         group = self._groups.get(timeout)
         if group is None:
             group = self._groups[timeout] = OrderedDict()
         deadline = self._loop.time() + timeout
         group[key] = deadline
+        group.move_to_end(key)  # a key added again keeps the group in deadline order
         if self._handle is None or deadline < self._handle_at:
             self._arm(deadline)
 
