@@ -13,6 +13,8 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from hlrd.config import SmppProviderConfig
 from hlrd.smpp.pdu import BindTransceiver, DeliverSm, DeliverSmResp, Pdu, SubmitSm, SubmitSmResp
@@ -58,6 +60,19 @@ async def _hlrd(port: int, window: int, total: int) -> tuple[float, list[float]]
     return total / elapsed, latencies
 
 
+async def _paced(
+    rate: float, seconds: float, one: Callable[[int], Coroutine[Any, Any, None]]
+) -> None:
+    """Start one(i) at a fixed rate (open loop: not waiting for answers), then await all."""
+    loop = asyncio.get_running_loop()
+    tasks: list[asyncio.Task[None]] = []
+    start = loop.time() + 0.05
+    for i in range(int(rate * seconds)):
+        await asyncio.sleep(max(0.0, start + i / rate - loop.time()))
+        tasks.append(loop.create_task(one(i)))
+    await asyncio.gather(*tasks)
+
+
 async def _open_loop(port: int, rate: float, seconds: float, window: int) -> list[float]:
     """Latencies of lookups offered at a fixed rate (not as fast as possible)."""
     cfg = SmppProviderConfig(
@@ -66,7 +81,6 @@ async def _open_loop(port: int, rate: float, seconds: float, window: int) -> lis
     provider = SmppProvider(cfg, max_queue=100_000)
     await provider.start()
     await provider.wait_ready()
-    loop = asyncio.get_running_loop()
     latencies: list[float] = []
 
     async def one(i: int) -> None:
@@ -74,12 +88,7 @@ async def _open_loop(port: int, rate: float, seconds: float, window: int) -> lis
         await provider.lookup(f"4861{i:07d}", "bench")
         latencies.append(time.perf_counter() - t)
 
-    tasks: list[asyncio.Task[None]] = []
-    start = loop.time() + 0.05
-    for i in range(int(rate * seconds)):
-        await asyncio.sleep(max(0.0, start + i / rate - loop.time()))
-        tasks.append(loop.create_task(one(i)))
-    await asyncio.gather(*tasks)
+    await _paced(rate, seconds, one)
     await provider.stop()
     return latencies
 
@@ -121,12 +130,7 @@ async def _direct_open_loop(port: int, rate: float, seconds: float) -> list[floa
         await fut
         latencies.append(time.perf_counter() - t)
 
-    tasks: list[asyncio.Task[None]] = []
-    start = loop.time() + 0.05
-    for i in range(int(rate * seconds)):
-        await asyncio.sleep(max(0.0, start + i / rate - loop.time()))
-        tasks.append(loop.create_task(one(i)))
-    await asyncio.gather(*tasks)
+    await _paced(rate, seconds, one)
     await conn.close()
     return latencies
 
