@@ -55,10 +55,11 @@ class BatchedLines:
             pass
 
 
-def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
+def configure_logging(fmt: str = "auto", level: str = "INFO", file: TextIO | None = None) -> None:
     """`fmt`: "json", "console", or "auto" (console when stderr is a terminal)."""
+    out = file or sys.stderr
     if fmt == "auto":
-        fmt = "console" if sys.stderr.isatty() else "json"
+        fmt = "console" if out.isatty() else "json"
     renderer: structlog.typing.Processor = (
         structlog.dev.ConsoleRenderer() if fmt == "console" else structlog.processors.JSONRenderer()
     )
@@ -70,7 +71,7 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=_factory(sys.stderr),
+        logger_factory=_factory(out),
         cache_logger_on_first_use=True,
     )
 

@@ -188,8 +188,9 @@ class LookupService:
         elapsed = time.perf_counter() - started
         if last.timings.total_ms == 0:
             last = replace(last, timings=Timings(total_ms=round(elapsed * 1000, 3)))
-        self.metrics.lookups.labels(last.provider, last.outcome.value).inc()
-        self.metrics.lookup_seconds.labels(last.provider).observe(elapsed)
+        child = self.metrics.child
+        child(self.metrics.lookups, last.provider, last.outcome.value).inc()
+        child(self.metrics.lookup_seconds, last.provider).observe(elapsed)
         log.info(
             "lookup.done",
             lookup_id=lookup_id,
@@ -209,7 +210,9 @@ class LookupService:
     def decide(self, result: LookupResult) -> Decision:
         decision = decide(result, self.config.policy)
         for reason in decision.reasons or ("none",):
-            self.metrics.decisions.labels(decision.verdict.value, reason.split(":")[0]).inc()
+            self.metrics.child(
+                self.metrics.decisions, decision.verdict.value, reason.split(":")[0]
+            ).inc()
         return decision
 
     async def check(self, msisdn: Msisdn, lookup_id: str | None = None) -> Check:

@@ -53,6 +53,7 @@ class _AccountState:
 
 class _ServerMetrics:
     def __init__(self, metrics: Metrics) -> None:
+        self.child = metrics.child
         r = metrics.registry
         self.binds = Gauge("hlrd_smpp_server_binds", "Bound client links", ["account"], registry=r)
         self.submits = Counter(
@@ -135,7 +136,7 @@ class SmppFrontend:
             await self._server.wait_closed()
 
     def _on_outbox(self, account: str, event: str) -> None:
-        self.m.receipts.labels(account, event).inc()
+        self.m.child(self.m.receipts, account, event).inc()
 
     def next_message_id(self) -> str:
         """Decimal ids: every ESME (Kannel's msg-id-type included) reads them the same."""
@@ -210,11 +211,11 @@ class _ClientHandler(Handler):
         server = self.server
         account = state.account
         name = account.system_id
-        server.m.submits.labels(name).inc()
+        server.m.child(server.m.submits, name).inc()
         if state.in_flight >= account.window:
             return self._refuse(pdu, Status.ESME_RMSGQFUL, name, "window full", conn.peer)
         if not state.bucket.take():
-            server.m.throttled.labels(name).inc()
+            server.m.child(server.m.throttled, name).inc()
             return make_response(pdu, Status.ESME_RTHROTTLED)
         try:
             msisdn = server.service.normalize(pdu.destination_addr)
