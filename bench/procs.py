@@ -68,7 +68,7 @@ def process(
 def write_scenario(latency_ms: float, tps: int = 0) -> Path:
     path = Path(tempfile.mkdtemp(prefix="hlrd-bench-")) / "bench.toml"
     path.write_text(
-        f'[smpp]\nsystem_id = "hlrd"\npassword = "secret"\ntps = {tps}\n\n'
+        f'[smpp]\nsystem_id = "hlrd"\npassword = "secret"\ntps = {tps}\nwindow = 1024\n\n'
         f"[defaults]\nlatency_ms = {latency_ms}\n"
     )
     return path

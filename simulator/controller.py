@@ -31,7 +31,7 @@ class Simulator:
         self.host = host
         self._smpp_port = smpp_port
         self._http_port = http_port
-        self.link = link or LinkConfig(window=64, enquire_link_interval=30.0)
+        self.link = link or LinkConfig(window=scenario.smpp.window, enquire_link_interval=30.0)
         self.smsc: Smsc | None = None
         self._server: asyncio.Server | None = None
         self._http: web.AppRunner | None = None

@@ -73,6 +73,7 @@ class SmppSettings:
     tps: int = 0  # 0 = no cap
     drop_after_pdus: int = 0  # 0 = never
     receipt_id_format: str = "hex"  # how receipts write the id: "hex" (as submitted) or "decimal"
+    window: int = 64  # receipts (deliver_sm) it keeps unacknowledged per link
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +299,7 @@ def parse_scenario(data: dict[str, Any], name: str = "scenario") -> Scenario:
     smpp_raw = data.get("smpp", {})
     if not isinstance(smpp_raw, dict):
         raise ScenarioError("smpp: must be a table")
-    allowed = {"system_id", "password", "tps", "drop_after_pdus", "receipt_id_format"}
+    allowed = {"system_id", "password", "tps", "drop_after_pdus", "receipt_id_format", "window"}
     unknown = set(smpp_raw) - allowed
     if unknown:
         raise ScenarioError(f"smpp.{sorted(unknown)[0]}: unknown key")
@@ -309,6 +310,8 @@ def parse_scenario(data: dict[str, Any], name: str = "scenario") -> Scenario:
         raise ScenarioError("smpp.tps: must be an integer >= 0")
     if smpp.receipt_id_format not in ("hex", "decimal"):
         raise ScenarioError("smpp.receipt_id_format: must be hex or decimal")
+    if not isinstance(smpp.window, int) or not 1 <= smpp.window <= 100_000:
+        raise ScenarioError("smpp.window: must be an integer 1..100000")
     defaults = data.get("defaults", {})
     rules = data.get("rules", [])
     if not isinstance(rules, list):

@@ -55,6 +55,7 @@ def test_unmatched_numbers_are_stable_and_varied() -> None:
         ({"smpp": {"tps": -3}}, "smpp.tps"),
         ({"smpp": {"password": "123456789"}}, "smpp.system_id/password"),
         ({"smpp": {"port": 1}}, "smpp.port: unknown key"),
+        ({"smpp": {"window": 0}}, "smpp.window"),
     ],
 )
 def test_invalid_scenarios_name_the_key(data: dict[str, Any], where: str) -> None:
