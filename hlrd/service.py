@@ -45,16 +45,24 @@ def new_lookup_id() -> str:
     return f"{random.getrandbits(64):016x}"
 
 
-def _relay(
-    mine: asyncio.Future[LookupResult], lookup_id: str, shared: asyncio.Future[LookupResult]
+def _deliver(
+    mine: asyncio.Future[LookupResult],
+    lookup_id: str | None,
+    shared: asyncio.Future[LookupResult],
 ) -> None:
-    """A joined caller's copy of a shared lookup's outcome, under its own lookup id."""
+    """A caller's outcome of a (possibly shared) lookup; a joined caller's under its
+    own lookup id."""
+    if shared.cancelled():
+        if not mine.done():
+            mine.cancel()
+        return
+    exc = shared.exception()  # read even when nobody waits: no "never retrieved" noise
     if mine.done():
         return
-    if shared.cancelled():
-        mine.cancel()
-    elif (exc := shared.exception()) is not None:
+    if exc is not None:
         mine.set_exception(exc)
+    elif lookup_id is None:
+        mine.set_result(shared.result())
     else:
         mine.set_result(replace(shared.result(), lookup_id=lookup_id))
 
@@ -107,35 +115,42 @@ class LookupService:
 
     async def lookup(self, msisdn: Msisdn, lookup_id: str | None = None) -> LookupResult:
         """Concurrent lookups of one number share one upstream query."""
-        return await asyncio.shield(self.begin(msisdn, lookup_id))
+        return await self.begin(msisdn, lookup_id)
 
     def begin(self, msisdn: Msisdn, lookup_id: str | None = None) -> asyncio.Future[LookupResult]:
-        """Start (or join) a lookup and return its future without awaiting it.
+        """Start (or join) a lookup and return this caller's future of its result.
 
-        For front ends that answer by callback (the SMPP server): no task of their
-        own per lookup. The future may be shared with other callers: never cancel it.
+        The future is the caller's own: cancelling it (an HTTP client that went away)
+        never cancels the query others may share. Front ends that answer by callback
+        (the SMPP server) add a done-callback instead of awaiting: no task of theirs.
         """
         if not self.accepting:
             raise ShuttingDown("hlrd is shutting down")
         loop = asyncio.get_running_loop()
-        lookup_id = lookup_id or new_lookup_id()
+        mine: asyncio.Future[LookupResult] = loop.create_future()
         shared = self._inflight.get(msisdn.e164)
-        if shared is not None:
-            mine: asyncio.Future[LookupResult] = loop.create_future()
-            shared.add_done_callback(functools.partial(_relay, mine, lookup_id))
-            return mine
-        task = loop.create_task(self._lookup(msisdn, lookup_id))
-        self._inflight[msisdn.e164] = task
-        self._tasks.add(task)
-        task.add_done_callback(functools.partial(self._done, msisdn.e164))
-        return task
-
-    def _done(self, e164: str, task: asyncio.Task[LookupResult]) -> None:
-        self._tasks.discard(task)
-        if self._inflight.get(e164) is task:
-            del self._inflight[e164]
+        if shared is None or shared.done():
+            lookup_id = lookup_id or new_lookup_id()
+            shared = loop.create_task(self._lookup(msisdn, lookup_id))
+            self._inflight[msisdn.e164] = shared
+            self._tasks.add(shared)
+            shared.add_done_callback(functools.partial(_deliver, mine, None))
+        else:
+            shared.add_done_callback(
+                functools.partial(_deliver, mine, lookup_id or new_lookup_id())
+            )
+        return mine
 
     async def _lookup(self, msisdn: Msisdn, lookup_id: str) -> LookupResult:
+        task = asyncio.current_task()
+        try:
+            return await self._look_up(msisdn, lookup_id)
+        finally:  # here, not in a done-callback: one event-loop callback less per lookup
+            self._tasks.discard(task)
+            if self._inflight.get(msisdn.e164) is task:
+                del self._inflight[msisdn.e164]
+
+    async def _look_up(self, msisdn: Msisdn, lookup_id: str) -> LookupResult:
         started = time.perf_counter()
         masked = mask_msisdn(msisdn.e164)
         last: LookupResult | None = None

@@ -22,6 +22,24 @@ async def test_concurrent_lookups_of_one_number_share_one_upstream_query(sim: Si
     assert len({r.lookup_id for r in results}) == 10  # each caller keeps its own id
 
 
+async def test_a_caller_that_gives_up_does_not_cancel_the_shared_query(sim: Simulator) -> None:
+    """An HTTP client that disconnects cancels its own wait, not the lookup others share."""
+    submitted = asyncio.Event()
+    assert sim.smsc is not None
+    sim.smsc.submit_listeners.append(lambda _: submitted.set())
+    async with running_daemon(sim) as (daemon, _):
+        svc = daemon.service
+        number = svc.normalize("48600000011")  # slow HLR: 40-60 ms
+        first = asyncio.create_task(svc.lookup(number))
+        second = asyncio.create_task(svc.lookup(number))
+        await submitted.wait()
+        first.cancel()
+        result = await second
+    assert first.cancelled()
+    assert result.outcome is Outcome.OK
+    assert sim.stats.submits == 1
+
+
 async def test_receipt_that_overtakes_its_submit_resp_is_matched(sim: Simulator) -> None:
     async with running_daemon(sim) as (daemon, _):
         svc = daemon.service
