@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .procs import ROOT, cpu_seconds, daemon, simulator, wait_port, write_config
+from .procs import ROOT, cpu_seconds, daemon, rss_mb, simulator, wait_port, write_config
 
 SECONDS = 5
 CONNECTIONS = 32
@@ -89,6 +89,7 @@ def measure(runs: int) -> dict[str, list[float]]:
         simulator(0) as (sim_port, sim_pid),
         daemon(write_config(sim_port, 256)) as (http_port, _, hlrd_pid),
     ):
+        add("hlrd daemon RSS MiB at start", rss_mb(hlrd_pid))
         for _ in range(runs):
             c_hlrd, c_sim = cpu_seconds(hlrd_pid), cpu_seconds(sim_pid)
             rps, p99 = _wrk(http_port)
@@ -103,4 +104,5 @@ def measure(runs: int) -> dict[str, list[float]]:
             add("trivial aiohttp p99 ms", tp99)
             add("trivial aiohttp cpu us/request", tcpu)
             add("hlrd/ceiling", rps / trps)
+            add("hlrd daemon RSS MiB after the run (no growth = no leak)", rss_mb(hlrd_pid))
     return out

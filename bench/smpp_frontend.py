@@ -25,7 +25,7 @@ from hlrd.smpp.pdu import BindTransceiver, DeliverSm, DeliverSmResp, Pdu, Submit
 from hlrd.smpp.receipts import receipt_from_pdu
 from hlrd.smpp.transport import Handler, LinkConfig, SmppConnection, connect
 
-from .procs import ROOT, cpu_seconds, daemon, simulator, write_config
+from .procs import ROOT, cpu_seconds, daemon, rss_mb, simulator, write_config
 from .smpp_upstream import _hlrd as upstream_alone
 from .stats import percentile
 
@@ -199,10 +199,12 @@ def measure(runs: int) -> dict[str, list[float]]:
     with simulator(0) as (sim_port, sim_pid):
         config = write_config(sim_port, 256, server_window=100_000)
         with daemon(config) as (_, smpp_port, hlrd_pid):
+            add("daemon RSS MiB at start", rss_mb(hlrd_pid))
             for _ in range(runs):
                 for w in WINDOWS:
                     _front_end_beside_upstream(add, w, sim_port, sim_pid, smpp_port, hlrd_pid)
                 srate, sp99 = _smpplib_processes(smpp_port, SMPPLIB_CLIENTS, WINDOW, TOTAL // 4)
                 add(f"smpplib x{SMPPLIB_CLIENTS} processes lookups/s w={WINDOW}", srate)
                 add(f"smpplib p99 ms w={WINDOW}", sp99)
+                add("daemon RSS MiB after each run (no growth = no leak)", rss_mb(hlrd_pid))
     return out
