@@ -219,9 +219,7 @@ class SmppConnection(asyncio.Protocol):
             self._taken += 1
         self._waiters[seq] = (on_answer, windowed, timeout)
         self._expiry.add(seq, timeout)
-        if not self._flush_pending:
-            self._flush_pending = True
-            self._loop.call_soon(self._flush)
+        self._schedule_flush()
 
     def send_request_nowait(self, pdu: Pdu, timeout: float | None = None) -> asyncio.Future[Pdu]:
         """Queue a request now, outside the window, and return the future of its answer.
