@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     config = _load(args.config)
     if args.command == "run":
-        configure_logging(config.logging.format, config.logging.level)
+        lg = config.logging
+        configure_logging(lg.format, lg.level, max_line_bytes=lg.max_line_bytes)
         asyncio.run(Daemon(config).run_until_signalled())
         return 0
     configure_logging("json", "WARNING")

@@ -50,6 +50,9 @@ class SmppProviderConfig:
     # "auto": exact, else hex<->decimal when the receipt's address agrees; "exact";
     # "hex_decimal": the provider is known to switch bases (trusts address-less receipts)
     message_id_match: str = "auto"
+    # A receipt that arrives before its submit_sm_resp waits this long for it, and
+    # never longer than the link it came on: a provider that restarts reuses ids.
+    early_receipt_ttl_s: float = 2.0
     type: str = "smpp"
 
 
@@ -78,7 +81,14 @@ class SmppServerConfig:
     inactivity_timeout_s: float = 300.0
     receipt_ttl_s: float = 3600.0
     receipt_retry_s: float = 5.0
-    max_pending_receipts: int = 10_000
+    max_pending_receipts: int = 10_000  # per account: beyond it submits get ESME_RMSGQFUL
+    bind_timeout_s: float = 10.0  # a new connection must bind within this
+    max_connections: int = 200  # client connections in total (bound or not)
+    max_connections_per_ip: int = 20
+    max_errors_before_bind: int = 3  # bad PDUs an unbound connection may send, then closed
+    max_errors_per_minute: int = 60  # bad PDUs a bound connection may send per minute
+    max_bind_failures: int = 5  # failed binds from one address within the window ...
+    bind_failure_window_s: float = 60.0  # ... before its binds are refused for the window
     accounts: tuple[SmppAccount, ...] = ()
 
 
@@ -87,6 +97,10 @@ class HttpConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     auth_tokens: tuple[str, ...] = ()
+    max_connections: int = 1000  # client connections in total
+    max_connections_per_ip: int = 200
+    header_timeout_s: float = 10.0  # a request's head must arrive within this
+    idle_timeout_s: float = 30.0  # a keep-alive connection idle this long is closed
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +115,23 @@ class LookupConfig:
     max_queue: int = 10_000  # lookups waiting for a rate slot, per provider
     return_imsi: bool = False
     shutdown_grace_s: float = 5.0
+    # With no provider bound, a lookup waits this long for a bind, then fails at once
+    # ("no upstream provider is bound") instead of waiting out the result timeout.
+    bind_wait_s: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
 class LoggingConfig:
     format: str = "auto"
     level: str = "INFO"
+    max_line_bytes: int = 2048  # longer lines are cut (a value can never flood the log)
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    """Process-wide: descriptors kept back for upstream binds, the store and files."""
+
+    fd_reserve: int = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +143,7 @@ class Config:
     policy: Policy = field(default_factory=Policy)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     smpp_server: SmppServerConfig = field(default_factory=SmppServerConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
 
 # -- validation helpers --------------------------------------------------------------
@@ -226,6 +252,7 @@ def _provider(raw: Any, i: int, env: Mapping[str, str]) -> SmppProviderConfig:
         message_id_match=t.get_str(
             "message_id_match", "auto", choices=("auto", "exact", "hex_decimal")
         ),
+        early_receipt_ttl_s=t.get_float("early_receipt_ttl_s", 2.0, 0.01, 600),
     )
     if cfg.reconnect_min_s > cfg.reconnect_max_s:
         raise ConfigError(f"{t.key('reconnect_min_s')}: must not exceed reconnect_max_s")
@@ -277,6 +304,13 @@ def _smpp_server(raw: Any, env: Mapping[str, str]) -> SmppServerConfig:
         receipt_ttl_s=t.get_float("receipt_ttl_s", 3600.0, 1.0, 7 * 86400),
         receipt_retry_s=t.get_float("receipt_retry_s", 5.0, 0.0, 3600),
         max_pending_receipts=t.get_int("max_pending_receipts", 10_000, 1, 10_000_000),
+        bind_timeout_s=t.get_float("bind_timeout_s", 10.0, 0.01, 3600),
+        max_connections=t.get_int("max_connections", 200, 1, 1_000_000),
+        max_connections_per_ip=t.get_int("max_connections_per_ip", 20, 1, 1_000_000),
+        max_errors_before_bind=t.get_int("max_errors_before_bind", 3, 0, 1000),
+        max_errors_per_minute=t.get_int("max_errors_per_minute", 60, 0, 1_000_000),
+        max_bind_failures=t.get_int("max_bind_failures", 5, 1, 1_000_000),
+        bind_failure_window_s=t.get_float("bind_failure_window_s", 60.0, 0.0, 86400),
         accounts=accounts,
     )
     if bool(cfg.tls_cert) != bool(cfg.tls_key):
@@ -337,6 +371,10 @@ def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> 
         host=h.get_str("host", "127.0.0.1"),
         port=h.get_int("port", 8080, 0, 65535),
         auth_tokens=tokens,
+        max_connections=h.get_int("max_connections", 1000, 1, 1_000_000),
+        max_connections_per_ip=h.get_int("max_connections_per_ip", 200, 1, 1_000_000),
+        header_timeout_s=h.get_float("header_timeout_s", 10.0, 0.01, 3600),
+        idle_timeout_s=h.get_float("idle_timeout_s", 30.0, 0.01, 3600),
     )
     h.done()
 
@@ -353,6 +391,7 @@ def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> 
         max_queue=lk.get_int("max_queue", 10_000, 1, 10_000_000),
         return_imsi=lk.get_bool("return_imsi", False),
         shutdown_grace_s=lk.get_float("shutdown_grace_s", 5.0, 0.0, 600),
+        bind_wait_s=lk.get_float("bind_wait_s", 0.5, 0.0, 600),
     )
     lk.done()
 
@@ -362,11 +401,15 @@ def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> 
     logging = LoggingConfig(
         format=lg.get_str("format", "auto", choices=("auto", "json", "console")),
         level=lg.get_str("level", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+        max_line_bytes=lg.get_int("max_line_bytes", 2048, 256, 1_000_000),
     )
     lg.done()
     smpp_server = _smpp_server(top.get("smpp_server", {}), env)
+    li = _Table(top.get("limits", {}), "limits")
+    limits = LimitsConfig(fd_reserve=li.get_int("fd_reserve", 128, 16, 100_000))
+    li.done()
     top.done()
-    return Config(providers, http, numbers, lookup, policy, logging, smpp_server)
+    return Config(providers, http, numbers, lookup, policy, logging, smpp_server, limits)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:

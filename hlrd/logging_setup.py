@@ -1,15 +1,74 @@
-"""structlog setup: JSON lines in production, readable console on a terminal."""
+"""structlog setup: JSON lines in production, readable console on a terminal.
+
+Two guards apply to every line, whoever logs it (our code, aiohttp, asyncio):
+digit runs that could be a phone number or an IMSI are masked to their last three
+digits wherever they appear (an exception's message, a path, a peer's input), and
+no line is longer than `max_line_bytes`. Code still masks what it knows to be a
+number; this is the net under it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import logging
+import re
 import sys
-from collections.abc import Callable
-from typing import TextIO
+from collections.abc import Callable, MutableMapping
+from typing import Any, TextIO
 
 import structlog
+
+# 7+ digits, possibly with a leading + and single spaces or dashes between them.
+_DIGIT_RUN = re.compile(r"\+?\d(?:[ \-]?\d){6,}")  # \d: any script's decimal digits
+# Keys whose values are ids or addresses we generate or need for tracing, never numbers.
+_NOT_SCRUBBED = frozenset({"event", "timestamp", "level", "lookup_id", "message_id", "peer"})
+MAX_VALUE_CHARS = 256
+MAX_TRACEBACK_CHARS = 1024
+
+
+def _mask_run(m: re.Match[str]) -> str:
+    digits = [c for c in m.group(0) if c.isdigit()]
+    return "*" * (len(digits) - 3) + "".join(digits[-3:])
+
+
+def scrub(text: str) -> str:
+    """`text` with every run of 7+ digits masked, its value cut to MAX_VALUE_CHARS."""
+    if len(text) > MAX_VALUE_CHARS:
+        text = text[:MAX_VALUE_CHARS] + "..."
+    return _DIGIT_RUN.sub(_mask_run, text)
+
+
+def scrub_personal_data(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key, value in event_dict.items():
+        if key in _NOT_SCRUBBED:
+            continue
+        if key == "exception" and isinstance(value, str):  # a traceback: its end matters
+            event_dict[key] = _DIGIT_RUN.sub(_mask_run, value[-MAX_TRACEBACK_CHARS:])
+        elif isinstance(value, str):
+            event_dict[key] = scrub(value)
+        elif isinstance(value, list | tuple):
+            event_dict[key] = [scrub(v) if isinstance(v, str) else v for v in value]
+    event = event_dict.get("event")
+    if isinstance(event, str) and len(event) > 64:  # stdlib records' messages land here
+        event_dict["event"] = scrub(event)
+    return event_dict
+
+
+def _bounded(
+    renderer: Callable[[Any, str, MutableMapping[str, Any]], str], max_bytes: int
+) -> Callable[[Any, str, MutableMapping[str, Any]], str]:
+    def render(logger: Any, name: str, event_dict: MutableMapping[str, Any]) -> str:
+        line = renderer(logger, name, event_dict)
+        if len(line) <= max_bytes:
+            return line
+        keep = {k: event_dict.get(k) for k in ("timestamp", "level", "event", "lookup_id")}
+        return json.dumps({**keep, "truncated": len(line)})
+
+    return render
 
 
 class BatchedLines:
@@ -55,25 +114,54 @@ class BatchedLines:
             pass
 
 
-def configure_logging(fmt: str = "auto", level: str = "INFO", file: TextIO | None = None) -> None:
+def configure_logging(
+    fmt: str = "auto", level: str = "INFO", file: TextIO | None = None, max_line_bytes: int = 2048
+) -> None:
     """`fmt`: "json", "console", or "auto" (console when stderr is a terminal)."""
     out = file or sys.stderr
     if fmt == "auto":
         fmt = "console" if out.isatty() else "json"
-    renderer: structlog.typing.Processor = (
+    renderer: Any = (
         structlog.dev.ConsoleRenderer() if fmt == "console" else structlog.processors.JSONRenderer()
     )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            structlog.processors.format_exc_info,
+            scrub_personal_data,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
+            _bounded(renderer, max_line_bytes),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=_factory(out),
         cache_logger_on_first_use=True,
     )
+    _route_stdlib(level)
+
+
+class _ToStructlog(logging.Handler):
+    """Records of stdlib loggers (aiohttp, asyncio) go through the same processors,
+    so they are masked, bounded and in the same format as ours."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            logger = structlog.get_logger(record.name)
+            kw: dict[str, Any] = {"logger": record.name}
+            if record.exc_info:
+                kw["exc_info"] = record.exc_info
+            logger.log(record.levelno, scrub(record.getMessage()), **kw)
+        except Exception:  # logging must never raise into the caller
+            pass
+
+
+def _route_stdlib(level: str) -> None:
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if isinstance(h, _ToStructlog):
+            root.removeHandler(h)
+    root.addHandler(_ToStructlog())
+    root.setLevel(logging.getLevelName(level))
 
 
 def _factory(file: TextIO) -> Callable[..., BatchedLines]:

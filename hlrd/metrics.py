@@ -85,6 +85,27 @@ class Metrics:
         self.rejected_numbers = Counter(
             "hlrd_rejected_numbers", "Numbers refused before lookup", ["problem"], registry=r
         )
+        self.receipts_discarded = Counter(
+            "hlrd_upstream_receipts_discarded",
+            "Upstream receipts not taken as any lookup's answer, by reason",
+            ["provider", "reason"],
+            registry=r,
+        )
+        self.connections = Gauge(
+            "hlrd_client_connections", "Open client connections", ["frontend"], registry=r
+        )
+        self.connections_refused = Counter(
+            "hlrd_client_connections_refused",
+            "Client connections refused at accept, by reason (total, per_ip)",
+            ["frontend", "reason"],
+            registry=r,
+        )
+        self.connections_closed = Counter(
+            "hlrd_client_connections_closed",
+            "Client connections closed by hlrd for misbehaviour, by reason",
+            ["frontend", "reason"],
+            registry=r,
+        )
 
     def watch(self, gauge: Gauge, labels: tuple[str, ...], fn: Callable[[], float]) -> None:
         gauge.labels(*labels).set_function(fn)

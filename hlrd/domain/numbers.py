@@ -17,6 +17,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberType
 
 _SEPARATORS = re.compile(r"[\s\-().\u00a0/]")
+_FIRST = frozenset("+(0123456789")  # "-48600000001" is not a number
 _MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
 
@@ -45,14 +46,27 @@ class Msisdn:
         return self.e164
 
 
+ACCEPTED = (
+    "digits 0-9 with an optional leading + or 00, e.g. +48601234567, 0048601234567, "
+    "48601234567 or a national number; spaces, dashes, dots, slashes and parentheses "
+    "between digits are ignored"
+)
+
+
 def normalize(raw: str, default_region: str = "PL", mobile_only: bool = True) -> Msisdn:
-    """E.164 digits of `raw`; raises InvalidNumber naming the problem."""
-    text = _SEPARATORS.sub("", raw.strip())
+    """E.164 digits of `raw`; raises InvalidNumber naming the problem.
+
+    Only ASCII digits count: str.isdigit() also says yes to "²" or "①", which int()
+    and phonenumbers then refuse with a ValueError, so one flipped bit in a
+    submit_sm used to drop an SMPP link.
+    """
+    stripped = raw.strip()
+    text = _SEPARATORS.sub("", stripped)
     if text.startswith("00"):
         text = "+" + text[2:]
     body = text[1:] if text.startswith("+") else text
-    if not body.isdigit():
-        raise InvalidNumber(NumberProblem.NOT_A_NUMBER, "only digits, spaces and a leading +")
+    if not (body.isascii() and body.isdigit()) or stripped[:1] not in _FIRST:
+        raise InvalidNumber(NumberProblem.NOT_A_NUMBER, ACCEPTED)
     if len(body) > 15:
         raise InvalidNumber(NumberProblem.TOO_LONG, "more than 15 digits (E.164 maximum)")
     if len(body) < 5:
