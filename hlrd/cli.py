@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from typing import Any
@@ -63,6 +64,11 @@ async def _one_shot(config: Config, number: str, check: bool) -> int:
     for p in daemon.providers:
         await p.start()
     try:
+        # A lookup fails at once when no bind is up; one shot waits for the first bind
+        # (as long as a provider's connect may take) instead of failing a cold start.
+        wait_s = max(p.cfg.connect_timeout_s for p in daemon.providers)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(daemon.service.wait_ready(), wait_s)
         if check:
             c = await daemon.service.check(msisdn)
             out: dict[str, Any] = {

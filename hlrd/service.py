@@ -22,7 +22,7 @@ from .domain.masking import mask_msisdn
 from .domain.numbers import InvalidNumber, Msisdn, normalize
 from .domain.result import LookupResult, Outcome, Timings
 from .metrics import Metrics
-from .upstream.base import Provider, ProviderError
+from .upstream.base import NOT_BOUND, Provider, ProviderError
 
 log = structlog.get_logger("hlrd.service")
 
@@ -35,6 +35,10 @@ class ShuttingDown(Exception):
 class Check:
     result: LookupResult
     decision: Decision
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 3)
 
 
 def new_lookup_id() -> str:
@@ -68,7 +72,12 @@ def _deliver(
 
 
 def _failed(
-    lookup_id: str, msisdn: Msisdn, provider: Provider, outcome: Outcome, error: str
+    lookup_id: str,
+    msisdn: Msisdn,
+    provider: Provider,
+    outcome: Outcome,
+    error: str,
+    upstream_ms: float | None,
 ) -> LookupResult:
     return LookupResult(
         lookup_id=lookup_id,
@@ -77,6 +86,7 @@ def _failed(
         transport=provider.transport,
         outcome=outcome,
         error=error,
+        timings=Timings(upstream_ms=upstream_ms),
     )
 
 
@@ -154,6 +164,7 @@ class LookupService:
         started = time.perf_counter()
         masked = mask_msisdn(msisdn.e164)
         last: LookupResult | None = None
+        unbound = 0  # providers that failed for want of a bind
         deadline = started + self.config.lookup.timeout_s
         for provider in self._ordered():
             sent = time.perf_counter()
@@ -164,10 +175,21 @@ class LookupService:
                     async with asyncio.timeout(max(0.0, deadline - sent)):
                         answer = await provider.lookup(msisdn.e164, lookup_id)
             except TimeoutError:
-                last = _failed(lookup_id, msisdn, provider, Outcome.TIMEOUT, "lookup timed out")
+                last = _failed(
+                    lookup_id, msisdn, provider, Outcome.TIMEOUT, "lookup timed out", _ms(sent)
+                )
                 break
             except ProviderError as exc:
-                last = _failed(lookup_id, msisdn, provider, Outcome(exc.outcome), str(exc))
+                not_bound = str(exc) == NOT_BOUND  # nothing was sent
+                last = _failed(
+                    lookup_id,
+                    msisdn,
+                    provider,
+                    Outcome(exc.outcome),
+                    str(exc),
+                    None if not_bound else _ms(sent),
+                )
+                unbound += not_bound
                 log.warning(
                     "lookup.provider_failed",
                     lookup_id=lookup_id,
@@ -200,9 +222,14 @@ class LookupService:
                 outcome=Outcome.FAILED,
                 error="no upstream provider configured",
             )
+        elif unbound == len(self.providers):
+            last = replace(last, provider="none", error="no upstream provider is bound")
         elapsed = time.perf_counter() - started
         if last.timings.total_ms == 0:
-            last = replace(last, timings=Timings(total_ms=round(elapsed * 1000, 3)))
+            last = replace(
+                last,
+                timings=Timings(last.timings.upstream_ms, total_ms=round(elapsed * 1000, 3)),
+            )
         child = self.metrics.child
         child(self.metrics.lookups, last.provider, last.outcome.value).inc()
         child(self.metrics.lookup_seconds, last.provider).observe(elapsed)

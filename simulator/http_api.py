@@ -11,17 +11,21 @@ import random
 
 from aiohttp import web
 
-from .scenario import Scenario
+from .scenario import Scenario, msisdn_of
 
 
 def make_app(scenario: Scenario) -> web.Application:
     rng = random.Random(scenario.seed)
 
     async def lookup(request: web.Request) -> web.Response:
-        number = request.match_info["msisdn"].lstrip("+")
-        if not number.isdigit() or not 6 <= len(number) <= 15:
+        number = msisdn_of(request.match_info["msisdn"])
+        if number is None:
             return web.json_response(
-                {"error": "invalid_msisdn", "field": "msisdn", "detail": "6-15 digits"},
+                {
+                    "error": "invalid_msisdn",
+                    "field": "msisdn",
+                    "detail": "6-15 ASCII digits, optionally after one +",
+                },
                 status=400,
             )
         a = scenario.answer(number, rng)

@@ -31,6 +31,17 @@ STATUSES: dict[str, tuple[str, MapError]] = {
 FAULTS = ("never_answer", "no_receipt", "receipt_first")
 
 
+def is_digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²" and "①"."""
+    return text.isascii() and text.isdigit()
+
+
+def msisdn_of(address: str) -> str | None:
+    """The E.164 digits of a looked-up address ("+" allowed once), or None."""
+    digits = address[1:] if address.startswith("+") else address
+    return digits if is_digits(digits) and 6 <= len(digits) <= 15 else None
+
+
 class ScenarioError(ValueError):
     """A scenario file is invalid; the message names the key."""
 
@@ -240,7 +251,7 @@ def _latency(value: Any, where: str) -> Latency:
 
 
 def _digits(value: Any, where: str, lengths: range) -> str:
-    if not isinstance(value, str) or not value.isdigit() or len(value) not in lengths:
+    if not isinstance(value, str) or not is_digits(value) or len(value) not in lengths:
         raise ScenarioError(
             f"{where}: must be a string of {lengths.start}-{lengths.stop - 1} digits"
         )
@@ -295,7 +306,17 @@ def _opt(raw: dict[str, Any], key: str, where: str, lengths: range) -> str | Non
     return _digits(raw[key], f"{where}.{key}", lengths) if key in raw else None
 
 
+_TOP_KEYS = {"smpp", "defaults", "rules"}
+_DEFAULT_KEYS = {"latency_ms", "seed"}
+
+
 def parse_scenario(data: dict[str, Any], name: str = "scenario") -> Scenario:
+    # A misspelt table ([[rule]] for [[rules]]) must not load an empty scenario quietly.
+    unknown_top = set(data) - _TOP_KEYS
+    if unknown_top:
+        key = sorted(unknown_top)[0]
+        hint = " (did you mean [[rules]]?)" if key == "rule" else ""
+        raise ScenarioError(f"{key}: unknown key{hint}; known: {', '.join(sorted(_TOP_KEYS))}")
     smpp_raw = data.get("smpp", {})
     if not isinstance(smpp_raw, dict):
         raise ScenarioError("smpp: must be a table")
@@ -313,6 +334,14 @@ def parse_scenario(data: dict[str, Any], name: str = "scenario") -> Scenario:
     if not isinstance(smpp.window, int) or not 1 <= smpp.window <= 100_000:
         raise ScenarioError("smpp.window: must be an integer 1..100000")
     defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ScenarioError("defaults: must be a table")
+    unknown = set(defaults) - _DEFAULT_KEYS
+    if unknown:
+        raise ScenarioError(f"defaults.{sorted(unknown)[0]}: unknown key")
+    seed = defaults.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ScenarioError("defaults.seed: must be an integer")
     rules = data.get("rules", [])
     if not isinstance(rules, list):
         raise ScenarioError("rules: must be an array of tables ([[rules]])")
@@ -320,7 +349,7 @@ def parse_scenario(data: dict[str, Any], name: str = "scenario") -> Scenario:
         rules=tuple(_rule(r, i) for i, r in enumerate(rules)),
         smpp=smpp,
         default_latency=_latency(defaults.get("latency_ms", 0), "defaults"),
-        seed=int(defaults.get("seed", 0)),
+        seed=seed,
         name=name,
     )
 

@@ -35,7 +35,7 @@ from hlrd.smpp.pdu import (
 from hlrd.smpp.receipts import STAT_TO_STATE, Receipt, receipt_pdu
 from hlrd.smpp.transport import Handler, SmppConnection
 
-from .scenario import Answer, Scenario
+from .scenario import Answer, Scenario, msisdn_of
 
 log = structlog.get_logger("simulator.smsc")
 
@@ -65,11 +65,43 @@ class Smsc:
         self._rng = random.Random(scenario.seed)
         self._ids = itertools.count(1)
         self._bucket = TokenBucket(scenario.smpp.tps)
-        self.outbox = ReceiptOutbox(max_pending=MAX_PENDING_RECEIPTS, retry_delay_s=0.2)
+        self.outbox = ReceiptOutbox(
+            max_pending=MAX_PENDING_RECEIPTS, retry_delay_s=0.2, listener=self._receipt_event
+        )
         self._states: dict[str, tuple[str, int]] = {}  # message id -> (stat, error)
         self.connections: set[SmppConnection] = set()
         # Called with each looked-up number as its submit_sm arrives (tests wait on it).
         self.submit_listeners: list[Callable[[str], None]] = []
+        # Called with each receipt event: "sent", "acked", "retried", "expired".
+        self.receipt_listeners: list[Callable[[str], None]] = []
+        self.bind_listeners: list[Callable[[str], None]] = []  # with each bound system_id
+        self.restarts = 0
+
+    def _receipt_event(self, _account: str, event: str) -> None:
+        for listener in self.receipt_listeners:
+            listener(event)
+
+    def restart(self, drop_links: bool = True) -> None:
+        """Imitate a provider restart: every link drops and message ids start at 1.
+
+        Receipts not yet acknowledged stay in the outbox and go out on the next bind,
+        as a provider with a persistent receipt store (or a cluster) does: late
+        receipts whose ids the restarted provider hands out again. Without
+        `drop_links` only the ids start again (a node of a cluster restarting).
+        """
+        self._ids = itertools.count(1)
+        self.restarts += 1
+        if drop_links:
+            self.drop_links()
+
+    def drop_links(self) -> None:
+        """Drop every client link now (no unbind), as a network failure would."""
+        for conn in list(self.connections):
+            conn.abort()
+
+    def send_receipt(self, system_id: str, receipt: DeliverSm) -> None:
+        """Send a receipt of the test's making (a duplicate, a late or a forged one)."""
+        self.outbox.send(system_id, receipt)
 
     def handler(self) -> Handler:
         return _ConnectionHandler(self)
@@ -180,6 +212,8 @@ class _ConnectionHandler(Handler):
             return make_response(pdu, status)
         self.system_id = pdu.system_id
         self.smsc.stats.binds += 1
+        for listener in self.smsc.bind_listeners:
+            listener(pdu.system_id)
         resp = make_response(pdu, system_id="hlrsim")
         if pdu.command_id == CommandId.BIND_TRANSMITTER:
             return resp
@@ -196,8 +230,8 @@ class _ConnectionHandler(Handler):
         if not smsc.take_token():
             smsc.stats.throttled += 1
             return make_response(pdu, Status.ESME_RTHROTTLED)
-        msisdn = pdu.destination_addr.lstrip("+")
-        if not msisdn.isdigit() or not 6 <= len(msisdn) <= 15:
+        msisdn = msisdn_of(pdu.destination_addr)
+        if msisdn is None:
             return make_response(pdu, Status.ESME_RINVDSTADR)
         answer = smsc.scenario.answer(msisdn, smsc._rng)
         if answer.fault == "never_answer":

@@ -56,6 +56,12 @@ def test_unmatched_numbers_are_stable_and_varied() -> None:
         ({"smpp": {"password": "123456789"}}, "smpp.system_id/password"),
         ({"smpp": {"port": 1}}, "smpp.port: unknown key"),
         ({"smpp": {"window": 0}}, "smpp.window"),
+        ({"rule": [{"prefix": "48"}]}, "rule: unknown key (did you mean [[rules]]?)"),
+        ({"smpp": {}, "latency_ms": 5}, "latency_ms: unknown key"),
+        ({"defaults": {"latency": 5}}, "defaults.latency: unknown key"),
+        ({"defaults": {"seed": "x"}}, "defaults.seed"),
+        ({"rules": [{"prefix": "48\u00b2"}]}, "rules[0].prefix"),
+        ({"rules": [{"prefix": "48", "imsi": "\u2460" * 6}]}, "rules[0].imsi"),
     ],
 )
 def test_invalid_scenarios_name_the_key(data: dict[str, Any], where: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import struct
 
+import aiohttp
 import pytest
 
 from hlrd.smpp.constants import CommandId, MessageState, Status
@@ -195,3 +196,28 @@ async def test_connection_drop_fault(demo: Scenario) -> None:
             await conn.request(SubmitSm(destination_addr="48600000001"))
         await conn.wait_closed()
     assert first.status == Status.ESME_ROK
+
+
+@pytest.mark.parametrize(
+    "address", ["\u00b2\u00b2\u00b2486000000", "++48600000001", "+", "4860000x001"]
+)
+async def test_addresses_that_are_not_numbers_are_refused(sim: Simulator, address: str) -> None:
+    """Superscript digits pass str.isdigit(); "++48..." is not a number either."""
+    conn, _ = await bound_client(sim.smpp_port)
+    try:
+        resp = await conn.request(SubmitSm(source_addr="hlrd", destination_addr=address))
+    finally:
+        await conn.close()
+    assert resp.status == Status.ESME_RINVDSTADR
+
+
+async def test_http_api_refuses_addresses_that_are_not_numbers(demo: Scenario) -> None:
+    async with Simulator(demo, http_port=0) as sim:
+        base = f"http://127.0.0.1:{sim.http_port}"
+        async with aiohttp.ClientSession() as http:
+            for bad in ("%C2%B2%C2%B2%C2%B2486000", "++48600000001"):
+                async with http.get(f"{base}/v1/hlr/{bad}") as r:
+                    assert r.status == 400
+                    assert (await r.json())["field"] == "msisdn"
+            async with http.get(f"{base}/v1/hlr/+48600000003") as r:
+                assert (await r.json())["roaming_country"] == "EG"

@@ -61,7 +61,7 @@ class Network:
 
 @dataclass(frozen=True, slots=True)
 class Timings:
-    upstream_ms: float = 0.0
+    upstream_ms: float | None = None  # None: nothing was sent to a provider
     total_ms: float = 0.0
 
 

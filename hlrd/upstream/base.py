@@ -6,6 +6,9 @@ from typing import Protocol
 
 from ..domain.result import HlrAnswer
 
+# Why a provider failed a lookup without sending anything: none of its links is up.
+NOT_BOUND = "no bind to the provider is up"
+
 
 class ProviderError(Exception):
     """The provider could not answer this lookup; `outcome` says how it failed."""

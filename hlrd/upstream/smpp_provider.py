@@ -4,12 +4,22 @@ A lookup is a submit_sm to the number with a delivery receipt requested; the ans
 is the receipt. Lookups queue (bounded) in front of one dispatcher task, which takes
 a rate slot, picks the bind with the most free window slots and sends, without
 waiting for the answer. Each lookup is a future resolved by its receipt, matched by
-normalised message id — also when the receipt overtakes its submit_sm_resp. Ids that
-only match across hex/decimal are ambiguous ("10" is 0x10, or 10 = 0x0A), so such a
-match also needs the receipt's source address to be the looked-up number, and once a
-provider has matched exactly, alternates are not tried for it at all. A lookup
-whose link drops before its receipt is sent again on another bind; one that sees
-ESME_RTHROTTLED goes back to the head of the queue and the rate slows down.
+normalised message id — also when the receipt overtakes its submit_sm_resp.
+
+A lookup is resolved only by a receipt that provably belongs to it. Message ids are
+not enough: a provider that restarts numbers its messages from 1 again, and a
+receipt of a dropped link may still arrive later. So:
+- when a receipt names a number (source or destination address), it must be the
+  looked-up number for any match, exact or not; otherwise it is discarded, counted;
+- a receipt that arrives before its submit_sm_resp waits `early_receipt_ttl_s` at
+  most, and never longer than the link it came on;
+- ids that only match across hex/decimal ("10" is 0x10, or 10 = 0x0A) also need the
+  receipt to name the looked-up number, and once a provider has matched exactly,
+  alternates are not tried for it at all.
+A lookup whose link drops before its receipt is sent again on another bind; one
+that sees ESME_RTHROTTLED goes back to the head of the queue and the rate slows
+down. When no bind is up for `unbound_grace_s`, waiting lookups fail at once so the
+service can fail over (or tell the dialer) instead of waiting out the result timeout.
 """
 
 from __future__ import annotations
@@ -17,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
+import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -25,6 +37,7 @@ import structlog
 from ..config import SmppProviderConfig
 from ..domain.masking import mask_msisdn
 from ..domain.result import HlrAnswer
+from ..log_budget import LogBudget
 from ..metrics import Metrics
 from ..smpp.constants import MessageState, Status, status_name
 from ..smpp.errors import ConnectionLost, RequestTimeout, SmppError, WindowClosed
@@ -48,12 +61,25 @@ from ..smpp.receipts import (
     receipt_from_pdu,
 )
 from ..smpp.transport import Handler, LinkConfig, SmppConnection, connect
-from .base import ProviderError
+from .base import NOT_BOUND, ProviderError
 from .rate import AdaptiveRate
 
 log = structlog.get_logger("hlrd.upstream.smpp")
 
 MAX_EARLY_RECEIPTS = 10_000
+# An address with at least this many digits names a subscriber; shorter ones are
+# short codes or service names ("hlrd", "12345") and say nothing about whose it is.
+MIN_NUMBER_DIGITS = 7
+
+
+@dataclass(slots=True, eq=False)
+class _Early:
+    """A receipt whose submit_sm_resp has not come (yet)."""
+
+    receipt: Receipt
+    pdu: DeliverSm
+    conn: SmppConnection  # the link it came on: it dies with it
+    expires: float
 
 
 @dataclass(eq=False)
@@ -72,7 +98,7 @@ class _LinkHandler(Handler):
 
     def handle_request(self, conn: SmppConnection, pdu: Pdu) -> Pdu | None:
         if isinstance(pdu, DeliverSm):
-            self.provider.on_deliver(pdu)
+            self.provider.on_deliver(pdu, conn)
             return DeliverSmResp(sequence=pdu.sequence)
         return make_response(pdu, Status.ESME_RINVCMDID)
 
@@ -125,7 +151,7 @@ class _Bind:
                 else:
                     self.tx = self.rx = await self._open(BindTransceiver)
                 self.bound = True
-                self.provider.bound_event.set()
+                self.provider.bind_up()
                 failures = 0
                 log.info("upstream.bound", provider=cfg.name, bind=self.index, mode=cfg.bind_mode)
                 self.provider.slot_freed()
@@ -141,6 +167,7 @@ class _Bind:
                 )
             finally:
                 self.bound = False
+                self.provider.bind_down()
                 for c in {self.tx, self.rx}:
                     if c is not None and not self.provider.stopping:
                         c.abort()
@@ -159,9 +186,16 @@ class SmppProvider:
     transport = "smpp"
 
     def __init__(
-        self, cfg: SmppProviderConfig, metrics: Metrics | None = None, max_queue: int = 10_000
+        self,
+        cfg: SmppProviderConfig,
+        metrics: Metrics | None = None,
+        max_queue: int = 10_000,
+        unbound_grace_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cfg = cfg
+        self.unbound_grace_s = unbound_grace_s
+        self.clock = clock  # for early receipts' lifetimes; tests move it
         self.name = cfg.name
         self.max_lookup_s = cfg.result_timeout_s  # counted from enqueue (ExpiryQueue)
         self.metrics = metrics
@@ -178,9 +212,15 @@ class SmppProvider:
         self._queue: deque[_Job] = deque()
         self._queue_ready = asyncio.Event()
         self._slot_freed = asyncio.Event()
-        self.bound_event = asyncio.Event()  # set once any bind is up
-        self._pending: dict[str, _Job] = {}  # message id key -> job awaiting its receipt
-        self._early: OrderedDict[str, tuple[Receipt, DeliverSm]] = OrderedDict()
+        self.bound_event = asyncio.Event()  # set while any bind is up
+        self._unbound_timer: asyncio.TimerHandle | None = None
+        self._holding: _Job | None = None  # taken from the queue, waiting for rate or link
+        # message id key -> jobs awaiting their receipt: one, except when a provider
+        # that restarted without dropping its links hands an id out again.
+        self._pending: dict[str, list[_Job]] = {}
+        self._early: OrderedDict[str, _Early] = OrderedDict()  # in arrival = expiry order
+        self.discarded: dict[str, int] = {}  # receipts taken by no lookup, by reason
+        self._log_budget = LogBudget(burst=5, interval_s=10.0)
         # How this provider's receipts carry ids: unknown until the first match.
         self._ids_exact: bool | None = {"auto": None, "exact": True, "hex_decimal": False}[
             cfg.message_id_match
@@ -203,7 +243,32 @@ class SmppProvider:
         return any(b.bound for b in self._binds)
 
     async def wait_ready(self) -> None:
+        """Return when a bind is up (at once if one is)."""
         await self.bound_event.wait()
+
+    def bind_up(self) -> None:
+        self.bound_event.set()
+        if self._unbound_timer is not None:
+            self._unbound_timer.cancel()
+            self._unbound_timer = None
+
+    def bind_down(self) -> None:
+        """A bind went down; with none left, waiting lookups get a grace period."""
+        if self.ready or self.stopping:
+            return
+        self.bound_event.clear()
+        if self._unbound_timer is None:
+            loop = asyncio.get_running_loop()
+            self._unbound_timer = loop.call_later(self.unbound_grace_s, self._fail_unbound)
+
+    def _fail_unbound(self) -> None:
+        self._unbound_timer = None
+        if self.ready:
+            return
+        if self._holding is not None:  # the dispatcher waits with it for a link
+            self._fail(self._holding, ProviderError(NOT_BOUND))
+        while self._queue:
+            self._fail(self._queue.popleft(), ProviderError(NOT_BOUND))
 
     def _in_flight(self) -> float:
         return float(sum(b.tx.in_flight for b in self._binds if b.tx is not None))
@@ -214,10 +279,13 @@ class SmppProvider:
         for b in self._binds:
             b.task = loop.create_task(b.run())
         self._dispatcher = loop.create_task(self._dispatch())
+        self._unbound_timer = loop.call_later(self.unbound_grace_s, self._fail_unbound)
 
     async def stop(self) -> None:
         """Fail what is queued, unbind every link, and end the background tasks."""
         self.stopping = True
+        if self._unbound_timer is not None:
+            self._unbound_timer.cancel()
         if self._dispatcher is not None:
             self._dispatcher.cancel()
         while self._queue:
@@ -235,6 +303,8 @@ class SmppProvider:
     async def lookup(self, msisdn: str, lookup_id: str) -> HlrAnswer:
         if self.stopping:
             raise ProviderError("provider shutting down")
+        if not self.ready and self._unbound_timer is None:  # down for longer than the grace
+            raise ProviderError(NOT_BOUND)
         if len(self._queue) >= self.max_queue:
             raise ProviderError("provider queue full", "throttled")
         assert self._deadlines is not None, "start() first"
@@ -267,8 +337,7 @@ class SmppProvider:
     def _forget(self, job: _Job) -> None:
         if self._deadlines is not None:
             self._deadlines.discard(job)
-        if job.key is not None and self._pending.get(job.key) is job:
-            del self._pending[job.key]
+        self._unpend(job)
         self._sent.pop(job, None)
 
     def slot_freed(self) -> None:
@@ -301,9 +370,10 @@ class SmppProvider:
     async def _dispatch(self) -> None:
         cfg = self.cfg
         while True:
-            job = await self._next_job()
+            job = self._holding = await self._next_job()
             await self.rate.acquire()
             conn = await self._pick()
+            self._holding = None
             if job.future.done():
                 continue
             submit = SubmitSm(
@@ -352,26 +422,74 @@ class SmppProvider:
             message_id=resp.message_id,
             attempt=job.attempts,
         )
-        early = self._early.pop(job.key, None)
+        early = self._take_early(job, job.key, exact=True)
+        exact = early is not None
+        if early is None:
+            for key in self._alternates(resp.message_id):
+                early = self._take_early(job, key, exact=False)
+                if early is not None:
+                    break
         if early is not None:
-            self._matched(job, *early, exact=True)
+            self._matched(job, early.receipt, early.pdu, exact=exact)
             return
-        for key in self._alternates(resp.message_id):
-            early = self._early.get(key)
-            if early is not None and self._same_subscriber(early[1], job):
-                del self._early[key]
-                self._matched(job, *early, exact=False)
-                return
-        self._pending[job.key] = job
+        self._pending.setdefault(job.key, []).append(job)
+
+    def _take_early(self, job: _Job, key: str, exact: bool) -> _Early | None:
+        """The early receipt under `key` if it belongs to `job` (else it is discarded)."""
+        self._purge_early()
+        early = self._early.get(key)
+        if early is None:
+            return None
+        del self._early[key]
+        if not self._belongs(early.pdu, job, exact):
+            self._discard("other_number", early.pdu, job)
+            return None
+        return early
+
+    def _purge_early(self) -> None:
+        now = self.clock()
+        early = self._early
+        while early:
+            first = next(iter(early.values()))
+            if first.expires > now:
+                break
+            early.popitem(last=False)
+            self._discard("expired")
 
     def _alternates(self, message_id: str) -> tuple[str, ...]:
         return () if self._ids_exact else alternate_message_ids(message_id)
 
-    def _same_subscriber(self, pdu: DeliverSm, job: _Job) -> bool:
-        """Whether a receipt matched only by an alternate id is really this job's."""
-        if not pdu.source_addr:  # cannot tell: only if configured to trust alternates
-            return self.cfg.message_id_match == "hex_decimal"
-        return _same_number(pdu.source_addr, job.msisdn)
+    def _belongs(self, pdu: DeliverSm, job: _Job, exact: bool) -> bool:
+        """Whether a receipt matched by message id is provably this job's.
+
+        A receipt that names a number must name the looked-up one; one that names
+        none can only be trusted on an exact id (or when the provider is configured
+        to switch bases: `message_id_match = "hex_decimal"`).
+        """
+        named = [
+            a
+            for a in (pdu.source_addr, pdu.destination_addr)
+            if a != self.cfg.source_addr and _digit_count(a) >= MIN_NUMBER_DIGITS
+        ]
+        if named:
+            return any(_same_number(a, job.msisdn) for a in named)
+        return exact or self.cfg.message_id_match == "hex_decimal"
+
+    def _discard(self, reason: str, pdu: DeliverSm | None = None, job: _Job | None = None) -> None:
+        """A receipt no lookup takes: counted, and logged within the provider's budget."""
+        self.discarded[reason] = self.discarded.get(reason, 0) + 1
+        if self.metrics is not None:
+            self.metrics.child(self.metrics.receipts_discarded, self.name, reason).inc()
+        suppressed = self._log_budget.take()
+        if suppressed is not None:
+            log.info(
+                "upstream.receipt_discarded",
+                provider=self.name,
+                reason=reason,
+                lookup_id=job.lookup_id if job is not None else None,
+                receipt_from=mask_msisdn(pdu.source_addr) if pdu is not None else None,
+                suppressed=suppressed,
+            )
 
     def _matched(self, job: _Job, receipt: Receipt, pdu: DeliverSm, exact: bool) -> None:
         if self._ids_exact is None:
@@ -379,6 +497,7 @@ class SmppProvider:
             log.info(
                 "upstream.message_ids", provider=self.name, form="exact" if exact else "hex/decimal"
             )
+        self._unpend(job)
         self._resolve(job, receipt, pdu)
 
     def _retry(self, job: _Job, why: str) -> None:
@@ -395,36 +514,74 @@ class SmppProvider:
         )
         if self.metrics is not None:
             self.metrics.retries.labels(self.name).inc()
-        if job.key is not None and self._pending.get(job.key) is job:
-            del self._pending[job.key]
+        self._unpend(job)
         job.key = None
         self._enqueue(job, front=True)
 
     def on_link_lost(self, conn: SmppConnection) -> None:
-        """Lookups submitted on a dropped link may never get their receipt: resend."""
+        """Lookups submitted on a dropped link may never get their receipt: resend.
+
+        Receipts that came on it and still wait for their submit_sm_resp go with it:
+        the provider may restart and hand out the same message ids to new lookups.
+        """
         self._slot_freed.set()
+        for key in [k for k, e in self._early.items() if e.conn is conn]:
+            del self._early[key]
+            self._discard("link_lost")
         for job in [j for j in self._sent if j.conn is conn]:
             if not job.future.done():
                 self._retry(job, "link lost")
 
-    def on_deliver(self, pdu: DeliverSm) -> None:
+    def on_deliver(self, pdu: DeliverSm, conn: SmppConnection) -> None:
         receipt = receipt_from_pdu(pdu)
         if receipt is None:
+            self._discard("not_a_receipt", pdu)
             return
         exact = canonical_message_id(receipt.message_id)
-        job = self._pending.get(exact)
-        if job is not None:
-            self._matched(job, receipt, pdu, exact=True)
+        if exact in self._pending:
+            self._claim(exact, receipt, pdu, exact=True)
             return
         for key in self._alternates(receipt.message_id):
-            job = self._pending.get(key)
-            if job is not None and self._same_subscriber(pdu, job):
-                self._matched(job, receipt, pdu, exact=False)
+            if key in self._pending and self._claim(key, receipt, pdu, exact=False):
                 return
-        # Receipt before submit_sm_resp (or for a lookup already given up on).
-        self._early[exact] = (receipt, pdu)
+        # Receipt before submit_sm_resp (or a late one for a lookup already answered).
+        self._purge_early()
+        if self._early.pop(exact, None) is not None:
+            self._discard("replaced")
+        self._early[exact] = _Early(receipt, pdu, conn, self.clock() + self.cfg.early_receipt_ttl_s)
         while len(self._early) > MAX_EARLY_RECEIPTS:
             self._early.popitem(last=False)
+            self._discard("overflow")
+
+    def _claim(self, key: str, receipt: Receipt, pdu: DeliverSm, exact: bool) -> bool:
+        """Resolve the job waiting under `key` that the receipt provably belongs to.
+
+        An exact id that names another number is a reused id (a restarted provider)
+        or a corrupt receipt: discarded. Two jobs under one id and a receipt that
+        names no number cannot be told apart: discarded, and both are sent again.
+        """
+        jobs = self._pending[key]
+        owners = [j for j in jobs if not j.future.done() and self._belongs(pdu, j, exact)]
+        if len(owners) == 1:
+            self._matched(owners[0], receipt, pdu, exact)
+            return True
+        if not exact:
+            return False
+        if owners:  # ambiguous: look again, never guess
+            self._discard("ambiguous", pdu, owners[0])
+            for job in owners:
+                self._retry(job, "ambiguous receipt")
+        else:
+            self._discard("other_number", pdu, jobs[0])
+        return True
+
+    def _unpend(self, job: _Job) -> None:
+        jobs = self._pending.get(job.key) if job.key is not None else None
+        if jobs is None or job not in jobs:
+            return
+        jobs.remove(job)
+        if not jobs:
+            del self._pending[job.key]  # type: ignore[arg-type]
 
     def _resolve(self, job: _Job, receipt: Receipt, pdu: DeliverSm) -> None:
         if job.future.done():
@@ -446,13 +603,20 @@ class SmppProvider:
         )
 
 
+_DIGITS = frozenset("0123456789")
+
+
+def _digit_count(addr: str) -> int:
+    return sum(c in _DIGITS for c in addr)
+
+
 def _same_number(receipt_addr: str, msisdn: str) -> bool:
     """Whether a receipt's source address is the looked-up number.
 
     SMSCs echo the destination back as the receipt's source, sometimes with "+",
     "00" or in national format, so the shorter must end the longer (at least 7 digits).
     """
-    digits = "".join(c for c in receipt_addr if c.isdigit()).lstrip("0")
+    digits = "".join(c for c in receipt_addr if c in _DIGITS).lstrip("0")
     if digits == msisdn:
         return True
     short, long = sorted((digits, msisdn), key=len)
