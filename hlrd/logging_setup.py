@@ -115,9 +115,17 @@ class BatchedLines:
 
 
 def configure_logging(
-    fmt: str = "auto", level: str = "INFO", file: TextIO | None = None, max_line_bytes: int = 2048
+    fmt: str = "auto",
+    level: str = "INFO",
+    file: TextIO | None = None,
+    max_line_bytes: int = 2048,
+    cache: bool = True,
 ) -> None:
-    """`fmt`: "json", "console", or "auto" (console when stderr is a terminal)."""
+    """`fmt`: "json", "console", or "auto" (console when stderr is a terminal).
+
+    `cache=False` (tests) keeps module loggers from binding for good to this
+    configuration on their first use, so a later configuration still reaches them.
+    """
     out = file or sys.stderr
     if fmt == "auto":
         fmt = "console" if out.isatty() else "json"
@@ -135,7 +143,7 @@ def configure_logging(
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=_factory(out),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache,
     )
     _route_stdlib(level)
 

@@ -1,0 +1,92 @@
+"""Every log line is masked and bounded, whoever writes it; peers get a log budget."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from hlrd.frontends.conn_limits import ConnectionLimiter
+from hlrd.log_budget import LogBudget
+from hlrd.logging_setup import configure_logging
+
+NUMBER = "48600000003"
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    yield
+    structlog.reset_defaults()
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+
+
+def _lines(out: io.StringIO) -> list[dict[str, object]]:
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_numbers_anywhere_in_a_line_are_masked_and_lines_are_bounded() -> None:
+    out = io.StringIO()
+    configure_logging("json", "INFO", out, max_line_bytes=512, cache=False)
+    log = structlog.get_logger("t")
+    log.info("x", error=f"bad number +48 600-000-003 in {NUMBER}", items=[NUMBER])
+    log.info("y", blob="z" * 100_000)  # a peer's input echoed in a value
+    log.info("w", **{f"k{i}": "v" * 200 for i in range(20)})  # many long values
+    try:
+        raise ValueError(f"cannot parse {NUMBER}")
+    except ValueError:
+        log.exception("boom")
+    # aiohttp and asyncio log through the standard library
+    logging.getLogger("aiohttp.server").error("Error handling request /v1/check/%s", NUMBER)
+    text = out.getvalue()
+    lines = _lines(out)
+    assert NUMBER not in text
+    assert "+48 600-000-003" not in text
+    assert lines[0]["error"] == "bad number ********003 in ********003"
+    assert all(len(line) <= 512 for line in text.splitlines())
+    assert lines[2]["truncated"]  # too long as a whole: cut to what identifies it
+    assert "ValueError: cannot parse ********003" in str(lines[3]["exception"])
+    assert lines[4]["logger"] == "aiohttp.server"
+    assert lines[4]["event"] == "Error handling request /v1/check/********003"
+
+
+def test_ids_we_generate_are_left_readable() -> None:
+    out = io.StringIO()
+    configure_logging("json", "INFO", out, cache=False)
+    structlog.get_logger("t").info(
+        "lookup.done", lookup_id="1234567890abcdef", message_id="1795464740000001"
+    )
+    line = _lines(out)[0]
+    assert line["lookup_id"] == "1234567890abcdef"
+    assert line["message_id"] == "1795464740000001"
+
+
+def test_a_log_budget_allows_a_burst_then_reports_what_it_suppressed() -> None:
+    now = [0.0]
+    budget = LogBudget(burst=2, interval_s=10.0, clock=lambda: now[0])
+    assert [budget.take() for _ in range(5)] == [0, 0, None, None, None]
+    now[0] = 10.0
+    assert budget.take() == 3  # the next line says how many were not written
+    assert budget.take() == 0
+
+
+def test_connection_limiter_caps_total_and_per_address() -> None:
+    refused: list[str] = []
+    limiter = ConnectionLimiter(max_total=3, max_per_ip=2, on_refuse=refused.append)
+    assert limiter.admit("10.0.0.1") is None
+    assert limiter.admit("10.0.0.1") is None
+    assert limiter.admit("10.0.0.1") == "per_ip"
+    assert limiter.admit("10.0.0.2") is None
+    assert limiter.admit("10.0.0.3") == "total"
+    limiter.release("10.0.0.1")
+    assert limiter.admit("10.0.0.3") is None
+    limiter.release("10.0.0.9")  # never admitted: no effect
+    assert limiter.total == 3
+    assert refused == ["per_ip", "total"]
