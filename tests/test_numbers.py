@@ -85,6 +85,11 @@ def test_default_region_applies_to_national_numbers_only() -> None:
         ("+", NumberProblem.NOT_A_NUMBER),
         ("+48 601 234 56x", NumberProblem.NOT_A_NUMBER),
         ("++48601234567", NumberProblem.NOT_A_NUMBER),
+        ("-48600000001", NumberProblem.NOT_A_NUMBER),  # a minus sign is not a separator
+        ("\u00b248600000001", NumberProblem.NOT_A_NUMBER),  # superscript digits: isdigit() is True
+        ("4860000000\u00b9", NumberProblem.NOT_A_NUMBER),
+        ("\u2460\u2461\u2462\u2463\u2464\u2465", NumberProblem.NOT_A_NUMBER),  # circled
+        ("\uff14\uff18\uff16\uff10\uff10\uff10\uff10\uff10", NumberProblem.NOT_A_NUMBER),
         ("1234", NumberProblem.TOO_SHORT),
         ("12-34", NumberProblem.TOO_SHORT),
         ("486012345678901234", NumberProblem.TOO_LONG),
@@ -145,3 +150,10 @@ def test_e164_fast_path_builds_exactly_what_phonenumbers_parses() -> None:
                     taken += 1
                     assert built == phonenumbers.parse("+" + digits, None), digits
     assert taken > checked // 2  # the fast path is the common path
+
+
+def test_not_a_number_says_what_is_accepted() -> None:
+    with pytest.raises(InvalidNumber) as exc:
+        normalize("\u00b2\u00b2\u00b2")
+    assert "digits 0-9" in exc.value.detail
+    assert "+48601234567" in exc.value.detail  # an example of each accepted form
