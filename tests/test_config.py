@@ -114,6 +114,25 @@ TWO_PROVIDERS = {"upstream": {"providers": [{"name": "a"}, {"name": "b", "window
         pytest.param(
             with_section("numbers", default_region="pl"), "numbers.default_region", id="region"
         ),
+        pytest.param(minimal(early_receipt_ttl_s=0), "upstream.providers[0].early_receipt_ttl_s"),
+        pytest.param(with_section("lookup", bind_wait_s=-1), "lookup.bind_wait_s", id="bindw"),
+        pytest.param(with_section("http", max_connections=0), "http.max_connections", id="hmax"),
+        pytest.param(
+            with_section("http", header_timeout_s=0), "http.header_timeout_s", id="header-to"
+        ),
+        pytest.param(
+            with_section("smpp_server", bind_timeout_s=0), "smpp_server.bind_timeout_s", id="bt"
+        ),
+        pytest.param(
+            with_section("smpp_server", max_connections_per_ip=0),
+            "smpp_server.max_connections_per_ip",
+            id="smax",
+        ),
+        pytest.param(with_section("limits", fd_reserve=1), "limits.fd_reserve", id="fdr"),
+        pytest.param(with_section("limits", fds=1), "limits.fds", id="limits-unknown"),
+        pytest.param(
+            with_section("logging", max_line_bytes=10), "logging.max_line_bytes", id="line"
+        ),
         pytest.param({}, "upstream.providers", id="no-upstream"),
         pytest.param({"upstream": {"providers": []}}, "upstream.providers", id="no-providers"),
         pytest.param(
