@@ -49,7 +49,8 @@ def scrub_personal_data(
         if key == "exception" and isinstance(value, str):  # a traceback: its end matters
             event_dict[key] = _DIGIT_RUN.sub(_mask_run, value[-MAX_TRACEBACK_CHARS:])
         elif isinstance(value, str):
-            event_dict[key] = scrub(value)
+            if len(value) >= 7:  # shorter cannot hold a 7-digit run: the common case
+                event_dict[key] = scrub(value)
         elif isinstance(value, list | tuple):
             event_dict[key] = [scrub(v) if isinstance(v, str) else v for v in value]
     event = event_dict.get("event")
