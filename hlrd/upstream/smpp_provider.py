@@ -466,14 +466,13 @@ class SmppProvider:
         none can only be trusted on an exact id (or when the provider is configured
         to switch bases: `message_id_match = "hex_decimal"`).
         """
-        named = [
-            a
-            for a in (pdu.source_addr, pdu.destination_addr)
-            if a != self.cfg.source_addr and _digit_count(a) >= MIN_NUMBER_DIGITS
-        ]
-        if named:
-            return any(_same_number(a, job.msisdn) for a in named)
-        return exact or self.cfg.message_id_match == "hex_decimal"
+        named = False
+        for addr in (pdu.source_addr, pdu.destination_addr):
+            if addr and addr != self.cfg.source_addr and _digit_count(addr) >= MIN_NUMBER_DIGITS:
+                if _same_number(addr, job.msisdn):
+                    return True
+                named = True
+        return not named and (exact or self.cfg.message_id_match == "hex_decimal")
 
     def _discard(self, reason: str, pdu: DeliverSm | None = None, job: _Job | None = None) -> None:
         """A receipt no lookup takes: counted, and logged within the provider's budget."""
@@ -607,6 +606,8 @@ _DIGITS = frozenset("0123456789")
 
 
 def _digit_count(addr: str) -> int:
+    if addr.isascii() and addr.isdigit():  # the usual form: E.164 digits
+        return len(addr)
     return sum(c in _DIGITS for c in addr)
 
 
@@ -616,6 +617,8 @@ def _same_number(receipt_addr: str, msisdn: str) -> bool:
     SMSCs echo the destination back as the receipt's source, sometimes with "+",
     "00" or in national format, so the shorter must end the longer (at least 7 digits).
     """
+    if receipt_addr == msisdn:
+        return True
     digits = "".join(c for c in receipt_addr if c in _DIGITS).lstrip("0")
     if digits == msisdn:
         return True
