@@ -5,19 +5,30 @@ flight `lookup.shutdown_grace_s` to finish, then stop the providers (which fails
 what is left with a clear "shutting down" result and unbinds every link), then let
 the SMPP front end turn what finished into receipts and unbind its clients, and only
 then close the HTTP server, so every request in flight gets an answer.
+
+At start the descriptor limit is raised and the front ends' connection caps fitted
+under it (`fd_limits.py`), and the event loop's error handler is replaced by one
+that logs each kind of error once per interval, with a count and no traceback: the
+default one wrote 222,033 accept() tracebacks in 30 s when descriptors ran out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import os
 import signal
+import traceback
+from typing import Any
 
 import structlog
-from aiohttp import web
 
 from .config import Config
+from .fd_limits import fit_connection_caps, raise_fd_limit
 from .frontends.http_api import make_app
+from .frontends.http_server import HttpServer
 from .frontends.smpp_server import SmppFrontend
+from .log_budget import LogBudget
 from .metrics import Metrics
 from .runtime import tune_gc
 from .service import LookupService
@@ -34,24 +45,33 @@ class Daemon:
             SmppProvider(p, self.metrics, config.lookup.max_queue) for p in config.providers
         ]
         self.service = LookupService(config, self.providers, self.metrics)
-        self.smpp_server = (
-            SmppFrontend(config.smpp_server, self.service, self.metrics)
-            if config.smpp_server.enabled
-            else None
-        )
-        self._runner: web.AppRunner | None = None
+        self.smpp_server: SmppFrontend | None = None  # built by start(), caps fitted
+        self.http: HttpServer | None = None
         self.http_port = 0
+        self._loop_errors = LoopErrorLog()
+        self._previous_loop_handler: Any = None
 
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._previous_loop_handler = loop.get_exception_handler()
+        loop.set_exception_handler(self._loop_errors)
+        cfg = self.config
+        smpp_cfg = cfg.smpp_server
+        caps = fit_connection_caps(
+            cfg.http.max_connections,
+            smpp_cfg.max_connections if smpp_cfg.enabled else 0,
+            raise_fd_limit(),
+            cfg.limits.fd_reserve,
+        )
         for p in self.providers:
             await p.start()
-        app = make_app(self.service, self.metrics, self.config.http.auth_tokens)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
-        await site.start()
-        self.http_port = self._runner.addresses[0][1]
-        if self.smpp_server is not None:
+        app = make_app(self.service, self.metrics, cfg.http.auth_tokens)
+        self.http = HttpServer(app, cfg.http, self.metrics, caps.http)
+        await self.http.start()
+        self.http_port = self.http.port
+        if smpp_cfg.enabled:
+            smpp_cfg = dataclasses.replace(smpp_cfg, max_connections=caps.smpp)
+            self.smpp_server = SmppFrontend(smpp_cfg, self.service, self.metrics)
             await self.smpp_server.start()
         log.info(
             "hlrd.started",
@@ -68,8 +88,9 @@ class Daemon:
         await self.service.drain(1.0)  # let failed lookups reach their HTTP handlers
         if self.smpp_server is not None:
             await self.smpp_server.stop()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self.http is not None:
+            await self.http.stop()
+        asyncio.get_running_loop().set_exception_handler(self._previous_loop_handler)
         log.info("hlrd.stopped")
 
     async def run_until_signalled(self) -> None:
@@ -92,3 +113,55 @@ class Daemon:
             http=f"http://{self.config.http.host}:{self.http_port}",
             smpp=self.smpp_server.port if self.smpp_server is not None else None,
         )
+
+
+class LoopErrorLog:
+    """The event loop's exception handler: one line per kind of error and interval.
+
+    The kind is the message's leading plain words ("socket.accept() out of system
+    resource", "Exception in callback"); what follows them can quote a callback's
+    arguments, so it is dropped, as is the traceback. The error's type, errno and
+    the place it was raised stay: enough to find the bug without the data.
+    """
+
+    MAX_KINDS = 32
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        self.interval_s = interval_s
+        self._budgets: dict[str, LogBudget] = {}
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        kind = _kind(str(context.get("message") or ""))
+        budget = self._budgets.get(kind)
+        if budget is None:
+            if len(self._budgets) >= self.MAX_KINDS:
+                kind = "other"
+            budget = self._budgets.setdefault(kind, LogBudget(1, self.interval_s))
+        suppressed = budget.take()
+        if suppressed is None:
+            return
+        exc = context.get("exception")
+        log.error(
+            "loop.error",
+            kind=kind,
+            error=type(exc).__name__ if exc is not None else None,
+            errno=getattr(exc, "errno", None),
+            where=_raised_at(exc),
+            suppressed=suppressed,
+        )
+
+
+def _kind(message: str) -> str:
+    words: list[str] = []
+    for word in message.split():
+        if not all(c.isalpha() or c in "._()" for c in word) or len(words) == 8:
+            break
+        words.append(word)
+    return " ".join(words) or "other"
+
+
+def _raised_at(exc: object) -> str | None:
+    if not isinstance(exc, BaseException) or exc.__traceback__ is None:
+        return None
+    last = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"{os.path.basename(last.filename)}:{last.lineno}"

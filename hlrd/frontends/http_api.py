@@ -4,13 +4,18 @@ Every error is JSON with a machine-readable code and the field at fault; in digi
 mode (`?format=digit`) every answer, error or not, is `text/plain` `1` (do not call)
 or `0` (call), because a dialer's filter URL reads only the body and must fail
 closed. The path carries an MSISDN, so aiohttp's access log is off and requests are
-logged here, masked.
+logged here, masked. Nothing a client sends may turn into a 5xx or a traceback: a
+handler's unexpected exception answers 500 `internal_error` and is logged by type and
+place only (its message could quote the number). Requests aiohttp's parser refuses
+never reach this module; `http_server.py` answers those.
 """
 
 from __future__ import annotations
 
 import hmac
+import os
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +25,7 @@ from aiohttp import web
 from ..domain.masking import mask_msisdn
 from ..domain.numbers import InvalidNumber, Msisdn
 from ..domain.result import LookupResult, Outcome
+from ..log_budget import LogBudget
 from ..metrics import Metrics
 from ..service import LookupService, ShuttingDown, new_lookup_id
 
@@ -29,6 +35,15 @@ SERVICE_KEY = web.AppKey("service", LookupService)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 TOKENS_KEY = web.AppKey("tokens", tuple)
 LOOKUP_ID_KEY = web.RequestKey("lookup_id", str)
+# Refusals are logged per request, but one client must not decide the log's volume:
+# beyond the budget they are counted and the next line carries the count.
+REFUSAL_BUDGET_KEY = web.AppKey("refusal_log_budget", LogBudget)
+INTERNAL_BUDGET_KEY = web.AppKey("internal_error_log_budget", LogBudget)
+
+# Route names a refusal log line may carry for an unmatched /v1 path; any other path
+# segment is client input (it could be a number written with dots) and is not logged.
+_KNOWN_SEGMENTS = frozenset({"lookup", "check"})
+_ERROR_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 _OUTCOME_STATUS = {
     Outcome.OK: 200,
@@ -71,40 +86,77 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     resp = await _answer(request, handler)
     if resp.status >= 400 and request.path.startswith("/v1/"):
-        route = request.match_info.route.resource
-        log.info(
-            "http.refused",
-            status=resp.status,
-            lookup_id=request.get(LOOKUP_ID_KEY),
-            route=route.canonical if route else request.path.split("/")[2],
-            number=mask_msisdn(request.match_info.get("number", "")),
-            ms=round((time.perf_counter() - started) * 1000, 2),
-        )
+        suppressed = request.app[REFUSAL_BUDGET_KEY].take()
+        if suppressed is not None:
+            log.info(
+                "http.refused",
+                status=resp.status,
+                lookup_id=request.get(LOOKUP_ID_KEY),
+                route=_route_name(request),
+                number=mask_msisdn(request.match_info.get("number", "")),
+                ms=round((time.perf_counter() - started) * 1000, 2),
+                suppressed=suppressed,
+            )
     return resp
+
+
+def _route_name(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    if resource is not None:
+        return resource.canonical
+    segments = request.path.split("/")
+    return segments[2] if len(segments) > 2 and segments[2] in _KNOWN_SEGMENTS else "unmatched"
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     tokens: tuple[str, ...] = request.app[TOKENS_KEY]
-    if tokens and request.path.startswith("/v1/"):
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not any(
-            hmac.compare_digest(token.encode(), t.encode()) for t in tokens
-        ):
-            resp = error(
-                request,
-                401,
-                "unauthorized",
-                "send 'Authorization: Bearer <token>' with a configured token",
-                "Authorization",
-            )
-            resp.headers["WWW-Authenticate"] = 'Bearer realm="hlrd"'
-            return resp
+    if tokens and request.path.startswith("/v1/") and not _authorized(request, tokens):
+        resp = error(
+            request,
+            401,
+            "unauthorized",
+            "send 'Authorization: Bearer <token>' with a configured token",
+            "Authorization",
+        )
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="hlrd"'
+        return resp
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        code = "not_found" if exc.status == 404 else "http_error"
-        return error(request, exc.status, code, exc.reason)
+        if exc.status < 400:
+            raise
+        resp = error(request, exc.status, _ERROR_CODES.get(exc.status, "http_error"), exc.reason)
+        if "Allow" in exc.headers:
+            resp.headers["Allow"] = exc.headers["Allow"]
+        return resp
+    except Exception as exc:
+        _log_internal_error(request, exc)
+        return error(request, 500, "internal_error", "hlrd could not answer this request")
+
+
+def _authorized(request: web.Request, tokens: tuple[str, ...]) -> bool:
+    """aiohttp decodes header bytes as UTF-8 with surrogateescape, so a token may hold
+    lone surrogates; compared as the bytes the client sent, it simply does not match."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    sent = token.encode("utf-8", "surrogateescape")
+    return scheme.lower() == "bearer" and any(hmac.compare_digest(sent, t.encode()) for t in tokens)
+
+
+def _log_internal_error(request: web.Request, exc: Exception) -> None:
+    """Type and place only: the exception's message and locals could hold a number."""
+    suppressed = request.app[INTERNAL_BUDGET_KEY].take()
+    if suppressed is None:
+        return
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else "?"
+    log.error(
+        "http.internal_error",
+        error=type(exc).__name__,
+        where=where,
+        route=_route_name(request),
+        lookup_id=request.get(LOOKUP_ID_KEY),
+        suppressed=suppressed,
+    )
 
 
 def _normalize(request: web.Request) -> Msisdn | web.Response:
@@ -183,6 +235,8 @@ def make_app(service: LookupService, metrics: Metrics, tokens: tuple[str, ...]) 
     app[SERVICE_KEY] = service
     app[METRICS_KEY] = metrics
     app[TOKENS_KEY] = tokens
+    app[REFUSAL_BUDGET_KEY] = LogBudget(burst=100, interval_s=10.0)
+    app[INTERNAL_BUDGET_KEY] = LogBudget(burst=5, interval_s=10.0)
     app.router.add_get("/v1/lookup/{number}", _lookup)
     app.router.add_get("/v1/check/{number}", _check)
     app.router.add_get("/healthz", _healthz)
