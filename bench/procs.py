@@ -18,6 +18,34 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The source tree the daemon subprocess runs from (`python -m bench --daemon-src PATH`):
+# another checkout of hlrd, e.g. a worktree of an older commit for before/after figures.
+# The bench itself, the simulator and the clients always run from ROOT.
+DAEMON_SRC = ROOT
+
+
+def daemon_env(src: Path) -> tuple[Path, dict[str, str]]:
+    """(cwd, extra environment) that make `python -m hlrd` import hlrd from `src`.
+
+    `python -m` puts its working directory first on sys.path (before PYTHONPATH and
+    the editable install), so the daemon runs with cwd=src and src on PYTHONPATH too.
+    """
+    return src, {"PYTHONPATH": str(src)}
+
+
+def daemon_hlrd_path(src: Path) -> str:
+    """Where a daemon started from `src` imports hlrd from (checked, not assumed)."""
+    cwd, env = daemon_env(src)
+    out = subprocess.run(
+        [sys.executable, "-c", "import hlrd; print(hlrd.__file__)"],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return out.stdout.strip()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -37,12 +65,15 @@ def rss_mb(pid: int) -> float:
 
 @contextmanager
 def process(
-    args: list[str], ready_event: str, env: dict[str, str] | None = None
+    args: list[str],
+    ready_event: str,
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
 ) -> Iterator[tuple[subprocess.Popen[str], dict[str, object]]]:
     """Start a JSON-logging process; yield it with the log line named `ready_event`."""
     proc = subprocess.Popen(
         args,
-        cwd=ROOT,
+        cwd=cwd,
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
@@ -115,9 +146,55 @@ def write_config(sim_port: int, window: int, server_window: int = 0) -> Path:
 def daemon(config: Path) -> Iterator[tuple[int, int, int]]:
     """(http port, smpp server port or 0, pid) of `hlrd run`, once it is bound upstream."""
     args = [sys.executable, "-m", "hlrd", "run", "--config", str(config)]
-    with process(args, "hlrd.ready") as (proc, event):
+    cwd, env = daemon_env(DAEMON_SRC)
+    with process(args, "hlrd.ready", env, cwd) as (proc, event):
         smpp = event.get("smpp") or 0
         yield int(str(event["http"]).rsplit(":", 1)[1]), int(str(smpp)), proc.pid
+
+
+@contextmanager
+def logged_daemon(config: Path, log: Path, timeout: float = 30.0) -> Iterator[tuple[int, int, int]]:
+    """As `daemon`, but its stderr (the log) goes to the file `log`, whose growth
+    the caller measures; (http port, smpp server port or 0, pid)."""
+    args = [sys.executable, "-m", "hlrd", "run", "--config", str(config)]
+    cwd, env = daemon_env(DAEMON_SRC)
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen(
+            args,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+        )
+    try:
+        event = _wait_for_event(proc, log, "hlrd.ready", timeout)
+        smpp = event.get("smpp") or 0
+        yield int(str(event["http"]).rsplit(":", 1)[1]), int(str(smpp)), proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_for_event(
+    proc: subprocess.Popen[bytes], log: Path, name: str, timeout: float
+) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in log.read_bytes().splitlines():
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(event, dict) and event.get("event") == name:
+                return event
+        if proc.poll() is not None:
+            raise RuntimeError(f"daemon exited before {name}: {log.read_text()[-2000:]}")
+        time.sleep(0.05)
+    raise RuntimeError(f"no {name} from the daemon in {timeout} s")
 
 
 def wait_port(port: int, timeout: float = 10.0) -> None:

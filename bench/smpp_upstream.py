@@ -9,6 +9,7 @@ limiter: configured vs achieved rate and the largest count in any 100 ms window.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from typing import Any
 from hlrd.config import SmppProviderConfig
 from hlrd.smpp.pdu import BindTransceiver, DeliverSm, DeliverSmResp, Pdu, SubmitSm, SubmitSmResp
 from hlrd.smpp.receipts import receipt_from_pdu
-from hlrd.smpp.transport import Handler, SmppConnection, connect
+from hlrd.smpp.transport import Handler, LinkConfig, SmppConnection, connect
 from hlrd.upstream.rate import AdaptiveRate
 from hlrd.upstream.smpp_provider import SmppProvider
 
@@ -73,26 +74,6 @@ async def _paced(
     await asyncio.gather(*tasks)
 
 
-async def _open_loop(port: int, rate: float, seconds: float, window: int) -> list[float]:
-    """Latencies of lookups offered at a fixed rate (not as fast as possible)."""
-    cfg = SmppProviderConfig(
-        name="bench", port=port, password="secret", window=window, tps=100_000, binds=1
-    )
-    provider = SmppProvider(cfg, max_queue=100_000)
-    await provider.start()
-    await provider.wait_ready()
-    latencies: list[float] = []
-
-    async def one(i: int) -> None:
-        t = time.perf_counter()
-        await provider.lookup(f"4861{i:07d}", "bench")
-        latencies.append(time.perf_counter() - t)
-
-    await _paced(rate, seconds, one)
-    await provider.stop()
-    return latencies
-
-
 class _ReceiptWaiter(Handler):
     def __init__(self) -> None:
         self.waiting: dict[str, asyncio.Future[None]] = {}
@@ -107,35 +88,62 @@ class _ReceiptWaiter(Handler):
         return None
 
 
-async def _direct_open_loop(port: int, rate: float, seconds: float) -> list[float]:
-    """The simulator's own latency as a minimal client sees it: no hlrd in between.
+async def _paired_open_loop(
+    port: int, rate: float, seconds: float, window: int
+) -> tuple[list[float], list[float]]:
+    """Latencies (hlrd, direct client) of lookups offered at `rate` each, interleaved.
 
-    One bind, submit_sm and receipt matched by id, nothing else (no queue, rate
-    limit, retries, interpretation); paced exactly as `_open_loop`. Its percentiles
-    are what the simulator and the loopback take; hlrd's minus these is what hlrd adds.
+    One pacer at twice the rate hands its ticks alternately to hlrd's provider and to
+    a minimal direct client (one bind; submit_sm sent at once, its answer by callback,
+    the receipt matched by id to one future; no queue, window wait, rate limit, retries
+    or interpretation), both bound to the same simulator and running in this event
+    loop. Whatever drifts during the run (the VM's speed, the simulator's
+    load, the loop's other work) reaches both paths alike, so the difference of their
+    percentiles is what hlrd itself adds.
     """
     loop = asyncio.get_running_loop()
+    cfg = SmppProviderConfig(
+        name="bench", port=port, password="secret", window=window, tps=100_000, binds=1
+    )
+    provider = SmppProvider(cfg, max_queue=100_000)
+    await provider.start()
+    await provider.wait_ready()
     waiter = _ReceiptWaiter()
-    conn = await connect("127.0.0.1", port, waiter)
+    conn = await connect("127.0.0.1", port, waiter, LinkConfig(window=window))
     await conn.bind(BindTransceiver(system_id="hlrd", password="secret"))
-    latencies: list[float] = []
+    via_hlrd: list[float] = []
+    direct: list[float] = []
+
+    async def through_hlrd(i: int) -> None:
+        t = time.perf_counter()
+        await provider.lookup(f"4861{i:07d}", "bench")
+        via_hlrd.append(time.perf_counter() - t)
+
+    def submitted(fut: asyncio.Future[None], resp: Pdu | None, exc: Exception | None) -> None:
+        if isinstance(resp, SubmitSmResp) and resp.status == 0:
+            waiter.waiting[resp.message_id] = fut  # the receipt comes 50 ms later
+        elif not fut.done():
+            fut.set_exception(exc or RuntimeError(f"submit_sm refused: {resp!r}"))
+
+    async def straight(i: int) -> None:
+        t = time.perf_counter()
+        fut: asyncio.Future[None] = loop.create_future()
+        submit = SubmitSm(destination_addr=f"4862{i:07d}", dest_addr_ton=1, registered_delivery=1)
+        conn.send_request(submit, functools.partial(submitted, fut))
+        await fut
+        direct.append(time.perf_counter() - t)
 
     async def one(i: int) -> None:
-        t = time.perf_counter()
-        resp = await conn.request(
-            SubmitSm(destination_addr=f"4862{i:07d}", dest_addr_ton=1, registered_delivery=1)
-        )
-        assert isinstance(resp, SubmitSmResp)
-        fut = waiter.waiting[resp.message_id] = loop.create_future()
-        await fut
-        latencies.append(time.perf_counter() - t)
+        # Pairs (hlrd, direct), (direct, hlrd), ...: neither path always goes first.
+        await (through_hlrd(i) if i % 4 in (0, 3) else straight(i))
 
-    await _paced(rate, seconds, one)
+    await _paced(2 * rate, seconds, one)
     await conn.close()
-    return latencies
+    await provider.stop()
+    return via_hlrd, direct
 
 
-def _smpplib(port: int, window: int, total: int) -> tuple[float, list[float]]:
+def _smpplib(port: int, window: int, total: int, nodelay: bool) -> tuple[float, list[float]]:
     out = subprocess.run(
         [
             sys.executable,
@@ -146,6 +154,7 @@ def _smpplib(port: int, window: int, total: int) -> tuple[float, list[float]]:
             "secret",
             str(window),
             str(total),
+            "1" if nodelay else "0",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -202,10 +211,15 @@ def measure(runs: int) -> dict[str, list[float]]:
                     add(f"hlrd lookups/s w={window} lat={latency}ms", rate)
                     add(f"hlrd p50 ms w={window} lat={latency}ms", percentile(lat, 50) * 1000)
                     add(f"hlrd p99 ms w={window} lat={latency}ms", percentile(lat, 99) * 1000)
-                    srate, slat = _smpplib(port, window, min(total, 200 * window, 5000))
-                    add(f"smpplib lookups/s w={window} lat={latency}ms", srate)
-                    add(f"smpplib p99 ms w={window} lat={latency}ms", percentile(slat, 99) * 1000)
-                    add(f"hlrd/smpplib w={window} lat={latency}ms", rate / srate)
+                    # As shipped (Nagle on: each small write may wait ~40 ms for the
+                    # peer's delayed ACK), then with TCP_NODELAY set on its socket.
+                    for nodelay, how in ((False, "as shipped"), (True, "+TCP_NODELAY")):
+                        n = min(total, 5000) if nodelay else min(total, 200 * window, 5000)
+                        srate, slat = _smpplib(port, window, n, nodelay)
+                        tag = f"w={window} lat={latency}ms"
+                        add(f"smpplib {how} lookups/s {tag}", srate)
+                        add(f"smpplib {how} p99 ms {tag}", percentile(slat, 99) * 1000)
+                        add(f"hlrd/smpplib {how} {tag}", rate / srate)
                     if latency == 0:
                         ceiling = _echo_ceiling(window) / 2
                         add(f"ceiling lookups/s w={window}", ceiling)
@@ -214,17 +228,14 @@ def measure(runs: int) -> dict[str, list[float]]:
                         add(f"hlrd/(window/latency) w={window}", rate / (window / latency * 1000))
     with simulator(50) as (port, _):
         for _ in range(runs):
-            direct = [(x - 0.050) * 1000 for x in asyncio.run(_direct_open_loop(port, 1000, 2.0))]
-            lat = [(x - 0.050) * 1000 for x in asyncio.run(_open_loop(port, 1000, 2.0, 256))]
+            via, straight = asyncio.run(_paired_open_loop(port, 1000, 2.0, 256))
+            lat = [(x - 0.050) * 1000 for x in via]
+            direct = [(x - 0.050) * 1000 for x in straight]
+            tag = "paired 1000/s each over 50 ms HLR"
             for q in (50, 99):
-                add(f"1000/s over 50 ms HLR: hlrd p{q} ms beyond 50", percentile(lat, q))
-                add(
-                    f"1000/s over 50 ms HLR: direct client p{q} ms beyond 50", percentile(direct, q)
-                )
-                add(
-                    f"1000/s over 50 ms HLR: added by hlrd p{q} ms",
-                    percentile(lat, q) - percentile(direct, q),
-                )
+                add(f"{tag}: hlrd p{q} ms beyond 50", percentile(lat, q))
+                add(f"{tag}: direct client p{q} ms beyond 50", percentile(direct, q))
+                add(f"{tag}: added by hlrd p{q} ms", percentile(lat, q) - percentile(direct, q))
     for _ in range(runs):
         achieved, most = asyncio.run(_rate_limiter(500, 1000))
         add("rate limiter achieved/s (configured 500)", achieved)
