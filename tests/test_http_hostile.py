@@ -13,7 +13,7 @@ import json
 import re
 import select
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from .daemon_harness import running_daemon
 NUMBER = "48600000003"
 # The number's digits with anything short between them: "+48 600-000.003", "48%20600...".
 NUMBER_ANYHOW = re.compile(r"\D{0,3}".join(NUMBER))
+Logs = list[MutableMapping[str, Any]]
 TIMEOUT = 10.0  # upper bound on any wait for the daemon; a pass never comes near it
 
 
@@ -114,7 +115,7 @@ def metric(daemon: Daemon, line_start: str) -> float:
 
 
 @pytest.fixture
-def logs() -> Iterator[list[dict[str, Any]]]:
+def logs() -> Iterator[Logs]:
     """Our log events as logged, before any masking: what code hands the logger."""
     with capture_logs() as captured:
         yield captured
@@ -128,7 +129,7 @@ def logs() -> Iterator[list[dict[str, Any]]]:
     ("query", "digit"), [("", False), ("?format=digit", True)], ids=["json", "digit"]
 )
 async def test_non_utf8_authorization_is_401_not_500(
-    sim: Simulator, logs: list[dict[str, Any]], query: str, digit: bool
+    sim: Simulator, logs: Logs, query: str, digit: bool
 ) -> None:
     raw = get(f"/v1/check/{NUMBER}{query}", "Authorization: Bearer ").replace(
         b"Bearer ", b"Bearer \xff\xfe\xc3(s3cret"
@@ -163,7 +164,7 @@ REFUSED = [
 
 @pytest.mark.parametrize(("raw", "status"), REFUSED)
 async def test_refused_requests_answer_json_without_echo_or_traceback(
-    sim: Simulator, logs: list[dict[str, Any]], raw: bytes, status: int
+    sim: Simulator, logs: Logs, raw: bytes, status: int
 ) -> None:
     async with running_daemon(sim) as (daemon, _):
         answer = await exchange(daemon.http_port, raw)
@@ -188,7 +189,7 @@ async def test_a_refused_digit_request_line_still_answers_1(sim: Simulator) -> N
 
 
 async def test_refused_requests_are_logged_once_per_budget_with_a_count(
-    sim: Simulator, logs: list[dict[str, Any]]
+    sim: Simulator, logs: Logs
 ) -> None:
     bad = get("/v1/check/x").replace(b"HTTP/1.1", b"HTTP/9.9")
     async with running_daemon(sim) as (daemon, _):
@@ -214,7 +215,7 @@ async def test_refused_requests_are_logged_once_per_budget_with_a_count(
     ],
 )
 async def test_v1_errors_are_json_with_a_code_and_1_in_digit_mode(
-    sim: Simulator, logs: list[dict[str, Any]], raw: bytes, status: int, code: str
+    sim: Simulator, logs: Logs, raw: bytes, status: int, code: str
 ) -> None:
     path = raw.split(b" ")[1]
     digit = raw.replace(path, path + (b"&" if b"?" in path else b"?") + b"format=digit", 1)
@@ -241,7 +242,7 @@ async def _silent(request: web.Request) -> web.Response:
 
 @pytest.mark.parametrize("route", ["broken", "silent"])
 async def test_an_unexpected_handler_failure_is_json_500_logged_without_the_number(
-    sim: Simulator, logs: list[dict[str, Any]], route: str
+    sim: Simulator, logs: Logs, route: str
 ) -> None:
     async with running_daemon(sim) as (daemon, _):
         app = make_app(daemon.service, daemon.metrics, ())
