@@ -6,6 +6,13 @@ reads the answer from the delivery receipt. Flow control is per account: beyond 
 window of lookups in flight a submit gets ESME_RMSGQFUL, beyond its rate
 ESME_RTHROTTLED. Receipts go through the shared outbox: retried until acknowledged,
 kept while the account has no receiver bound.
+
+One peer, bound or not, costs a bounded share of the daemon: connections are capped
+in total and per address, a connection must bind within `bind_timeout_s`, refused
+PDUs and failed binds spend an error budget (a few before bind, a rate after) that
+closes the connection when spent, an address with repeated failed binds is locked
+out for a while (bind_guard), and an account whose receipts go unacknowledged gets
+ESME_RMSGQFUL once `max_pending_receipts` of them (with its lookups in flight) wait.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from ..config import SmppAccount, SmppServerConfig
 from ..domain.masking import mask_msisdn
 from ..domain.numbers import InvalidNumber, Msisdn
 from ..domain.result import LookupResult, Outcome
+from ..log_budget import LogBudget
 from ..metrics import Metrics
 from ..service import LookupService, ShuttingDown
 from ..smpp.constants import CommandId, MessageState, Status
@@ -36,6 +44,8 @@ from ..smpp.outbox import ReceiptOutbox
 from ..smpp.pdu import Bind, Pdu, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp, make_response
 from ..smpp.receipts import STAT_TO_STATE
 from ..smpp.transport import Handler, LinkConfig, SmppConnection, serve
+from .bind_guard import BindGuard
+from .conn_limits import ConnectionLimiter
 from .smpp_receipts import build_receipt, stat_and_err
 
 log = structlog.get_logger("hlrd.smpp_server")
@@ -80,21 +90,55 @@ class _ServerMetrics:
             ["account", "status"],
             registry=r,
         )
+        self.bind_failures = Counter(
+            "hlrd_smpp_server_bind_failures",
+            "Failed binds, by account (? when unknown) and reason: unknown_system_id, "
+            "wrong_password, address_not_allowed, too_many_binds, locked_out",
+            ["account", "reason"],
+            registry=r,
+        )
+        self.lockouts = Counter(
+            "hlrd_smpp_server_bind_lockouts",
+            "Addresses locked out for bind_failure_window_s after max_bind_failures",
+            registry=r,
+        )
+        self.connections = metrics.connections
+        self.refused = metrics.connections_refused
+        self.closed = metrics.connections_closed
 
 
 class SmppFrontend:
-    def __init__(self, config: SmppServerConfig, service: LookupService, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        config: SmppServerConfig,
+        service: LookupService,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self.service = service
+        self.clock = clock  # error buckets and bind lockouts; tests move it
         self.m = _ServerMetrics(metrics)
         self.accounts = {a.system_id: _AccountState(a, TokenBucket(a.tps)) for a in config.accounts}
         for name, state in self.accounts.items():
             self.m.binds.labels(name).set_function(functools.partial(_bind_count, state))
         self.outbox: ReceiptOutbox | None = None
+        self.limiter = ConnectionLimiter(
+            config.max_connections, config.max_connections_per_ip, self._refused
+        )
+        self.m.connections.labels("smpp").set_function(lambda: self.limiter.total)
+        self.bind_guard = BindGuard(
+            config.max_bind_failures, config.bind_failure_window_s, self._now
+        )
         self.link = LinkConfig(
             window=64,
             enquire_link_interval=0.0,
             inactivity_timeout=config.inactivity_timeout_s,
+            bind_timeout=config.bind_timeout_s,
+            max_errors_unbound=config.max_errors_before_bind,
+            max_errors_per_minute=config.max_errors_per_minute,
+            pause_reading_when_blocked=True,
+            clock=self._now,
         )
         self._server: asyncio.Server | None = None
         self._ids = itertools.count(int(time.time() * 1000) % 10**12 * 1000)
@@ -135,6 +179,12 @@ class SmppFrontend:
         if self._server is not None:
             await self._server.wait_closed()
 
+    def _now(self) -> float:
+        return self.clock()
+
+    def _refused(self, reason: str) -> None:
+        self.m.child(self.m.refused, "smpp", reason).inc()
+
     def _on_outbox(self, account: str, event: str) -> None:
         self.m.child(self.m.receipts, account, event).inc()
 
@@ -153,11 +203,26 @@ class _ClientHandler(Handler):
     def __init__(self, server: SmppFrontend) -> None:
         self.server = server
         self.state: _AccountState | None = None
+        self.ip = "?"
+        self.admitted = False
+        self.log_budget = LogBudget(burst=5, interval_s=10.0)  # lines about this peer
 
     def connection_made(self, conn: SmppConnection) -> None:
+        self.ip = conn.peer.rsplit(":", 1)[0]
+        if self.server.limiter.admit(self.ip) is not None:
+            conn.abort()  # refused: closed at once, before it costs anything more
+            return
+        self.admitted = True
         self.server.connections.add(conn)
 
+    def misbehaved(self, conn: SmppConnection, reason: str) -> None:
+        self.server.m.child(self.server.m.closed, "smpp", reason).inc()
+
     def connection_lost(self, conn: SmppConnection, exc: Exception | None) -> None:
+        if not self.admitted:
+            return
+        self.admitted = False
+        self.server.limiter.release(self.ip)
         self.server.connections.discard(conn)
         if self.state is not None:
             self.state.binds.discard(conn)
@@ -178,24 +243,34 @@ class _ClientHandler(Handler):
         return make_response(pdu, Status.ESME_RINVCMDID)
 
     def _refuse(self, pdu: Pdu, status: Status, account: str, why: str, peer: str) -> Pdu:
-        self.server.m.rejected.labels(account, status.name).inc()
-        log.warning("smpp_server.refused", account=account, peer=peer, status=status.name, why=why)
+        self.server.m.child(self.server.m.rejected, account, status.name).inc()
+        if (suppressed := self.log_budget.take()) is not None:
+            log.warning(
+                "smpp_server.refused",
+                account=account,
+                peer=peer,
+                status=status.name,
+                why=why,
+                suppressed=suppressed,
+            )
         return make_response(pdu, status)
 
     def _bind(self, conn: SmppConnection, pdu: Bind) -> Pdu | None:
         server = self.server
+        if server.bind_guard.locked(self.ip):
+            # Even the right password: a guesser must learn nothing while locked out.
+            return self._bind_failed(conn, pdu, Status.ESME_RBINDFAIL, "?", "locked_out")
         state = server.accounts.get(pdu.system_id)
-        peer_ip = conn.peer.rsplit(":", 1)[0]
         if state is None:
-            return self._refuse(pdu, Status.ESME_RINVSYSID, "?", "unknown system_id", conn.peer)
+            return self._bind_failed(conn, pdu, Status.ESME_RINVSYSID, "?", "unknown_system_id")
         account = state.account
         name = account.system_id
         if not hmac.compare_digest(pdu.password.encode(), account.password.encode()):
-            return self._refuse(pdu, Status.ESME_RINVPASWD, name, "wrong password", conn.peer)
-        if account.allowed_ips and not _ip_allowed(peer_ip, account.allowed_ips):
-            return self._refuse(pdu, Status.ESME_RBINDFAIL, name, "address not allowed", conn.peer)
+            return self._bind_failed(conn, pdu, Status.ESME_RINVPASWD, name, "wrong_password")
+        if account.allowed_ips and not _ip_allowed(self.ip, account.allowed_ips):
+            return self._bind_failed(conn, pdu, Status.ESME_RBINDFAIL, name, "address_not_allowed")
         if len(state.binds) >= account.max_binds:
-            return self._refuse(pdu, Status.ESME_RBINDFAIL, name, "too many binds", conn.peer)
+            return self._bind_failed(conn, pdu, Status.ESME_RBINDFAIL, name, "too_many_binds")
         self.state = state
         state.binds.add(conn)
         conn.respond(make_response(pdu, system_id="hlrd"))
@@ -204,6 +279,31 @@ class _ClientHandler(Handler):
             server.outbox.attach(name, conn)  # after the bind_resp: parked receipts follow
         log.info("smpp_server.bound", account=name, peer=conn.peer, bind=pdu.command_name)
         return None
+
+    def _bind_failed(
+        self, conn: SmppConnection, pdu: Bind, status: Status, account: str, reason: str
+    ) -> Pdu:
+        """Count, maybe lock the address out, spend the connection's error budget.
+
+        Only wrong credentials count towards a lockout: "too many binds" or a foreign
+        address are configuration, and a client reconnecting fast must not lock
+        itself out.
+        """
+        m = self.server.m
+        m.child(m.bind_failures, account, reason).inc()
+        if reason in ("unknown_system_id", "wrong_password") and self.server.bind_guard.failed(
+            self.ip
+        ):
+            m.lockouts.inc()
+            log.warning(
+                "smpp_server.bind_lockout",
+                peer=self.ip,
+                failures=self.server.bind_guard.max_failures,
+                for_s=self.server.bind_guard.window_s,
+            )
+        answer = self._refuse(pdu, status, account, reason, conn.peer)
+        conn.charge_error()  # the answer still goes out if this closes the link
+        return answer
 
     def _submit(self, conn: SmppConnection, pdu: SubmitSm) -> Pdu | None:
         state = self.state
@@ -214,6 +314,11 @@ class _ClientHandler(Handler):
         server.m.child(server.m.submits, name).inc()
         if state.in_flight >= account.window:
             return self._refuse(pdu, Status.ESME_RMSGQFUL, name, "window full", conn.peer)
+        assert server.outbox is not None
+        if server.outbox.pending(name) + state.in_flight >= server.config.max_pending_receipts:
+            # The client is not acknowledging its receipts: every lookup more would be
+            # one more receipt held in memory for it.
+            return self._refuse(pdu, Status.ESME_RMSGQFUL, name, "receipts pending", conn.peer)
         if not state.bucket.take():
             server.m.child(server.m.throttled, name).inc()
             return make_response(pdu, Status.ESME_RTHROTTLED)
@@ -256,12 +361,19 @@ class _ClientHandler(Handler):
         assert self.state is not None
         self.state.in_flight -= 1
         if lookup.cancelled():
-            receipt_for(_not_looked_up(msisdn, "lookup cancelled"))
+            result = _not_looked_up(msisdn, "lookup cancelled")
         elif (exc := lookup.exception()) is not None:
-            log.error("smpp_server.lookup_failed", error=repr(exc))
-            receipt_for(_not_looked_up(msisdn, "internal error"))
+            log.error("smpp_server.lookup_failed", error=type(exc).__name__)
+            result = _not_looked_up(msisdn, "internal error")
         else:
-            receipt_for(lookup.result())
+            result = lookup.result()
+        try:
+            receipt_for(result)
+        except Exception as exc:  # a receipt we cannot build must not vanish silently
+            if (suppressed := self.log_budget.take()) is not None:
+                log.error(
+                    "smpp_server.receipt_failed", error=type(exc).__name__, suppressed=suppressed
+                )
 
     def _receipt(
         self, conn: SmppConnection, pdu: SubmitSm, message_id: str, result: LookupResult | None

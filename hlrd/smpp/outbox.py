@@ -5,7 +5,10 @@ receipt goes to a receiver-capable bind (receiver or transceiver) of the account
 belongs to — preferably the link the lookup came in on. One the client does not
 acknowledge with deliver_sm_resp is retried; one for an account with no receiver
 bound is kept (bounded, with a TTL) and delivered when the account binds again.
-Nothing is dropped before its TTL except by the bound on the queue.
+Nothing is dropped before its TTL except by the bounds: `max_pending` per account
+for parked receipts and per link for its backlog (a client that never acknowledges
+must cost bounded memory; the SMPP front end also stops taking that account's
+lookups before either bound is reached).
 
 Delivery is driven by callbacks, not a task per receipt: a receipt goes out when
 its link has a free window slot, else waits in that link's backlog, which the link's
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from ..log_budget import LogBudget
 from .constants import Status
 from .errors import SmppError
 from .pdu import DeliverSm, Pdu
@@ -36,7 +40,7 @@ class OutboxStats:
     acked: int = 0  # deliver_sm_resp with ESME_ROK
     retried: int = 0
     expired: int = 0  # dropped at TTL
-    overflowed: int = 0  # dropped because the queue was full
+    overflowed: int = 0  # dropped because a queue (parked or backlog) was full
 
 
 @dataclass(slots=True, eq=False)  # identity: a key of the timers dict
@@ -54,7 +58,8 @@ class ReceiptOutbox:
         retry_delay_s: float = 1.0,
         listener: Callable[[str, str], None] | None = None,
     ) -> None:
-        """`listener(account, event)` hears "sent", "acked", "retried" and "expired"."""
+        """`listener(account, event)` hears "sent", "acked", "retried", "expired" and
+        "overflowed"."""
         self.max_pending = max_pending
         self.ttl_s = ttl_s
         self.retry_delay_s = retry_delay_s
@@ -66,6 +71,7 @@ class ReceiptOutbox:
         self._backlog: dict[SmppConnection, deque[_Item]] = {}  # waiting for a window slot
         self._timers: dict[_Item, asyncio.TimerHandle] = {}  # waiting to be (re)sent
         self.in_delivery: dict[str, int] = {}  # account -> receipts on their way
+        self._retry_logs: dict[str, LogBudget] = {}  # per account: one line per retry is a flood
 
     def pending(self, account: str | None = None) -> int:
         """Receipts not yet acknowledged: parked or being delivered."""
@@ -146,7 +152,10 @@ class ReceiptOutbox:
             self.in_delivery[item.account] -= 1  # parked, no longer on its way
             return
         if conn.free_slots <= 0 or conn in self._backlog:
-            self._backlog.setdefault(conn, deque()).append(item)
+            backlog = self._backlog.setdefault(conn, deque())
+            if len(backlog) >= self.max_pending:
+                self._done(backlog.popleft(), "overflowed")
+            backlog.append(item)
             return
         self._send(item, conn)
 
@@ -166,7 +175,11 @@ class ReceiptOutbox:
 
     def _retry(self, item: _Item, why: str) -> None:
         self._count(item.account, "retried")
-        log.info("outbox.retry", account=item.account, why=why)
+        budget = self._retry_logs.get(item.account)
+        if budget is None:
+            budget = self._retry_logs[item.account] = LogBudget(burst=5, interval_s=10.0)
+        if (suppressed := budget.take()) is not None:
+            log.info("outbox.retry", account=item.account, why=why, suppressed=suppressed)
         self._later(self.retry_delay_s, item, None)
 
     def _done(self, item: _Item, event: str) -> None:
@@ -181,8 +194,7 @@ class ReceiptOutbox:
     def _park(self, item: _Item) -> None:
         queue = self._parked.setdefault(item.account, deque())
         if len(queue) >= self.max_pending:
-            queue.popleft()
-            self.stats.overflowed += 1
+            self._count(queue.popleft().account, "overflowed")
         queue.append(item)
 
     async def close(self) -> None:

@@ -11,7 +11,6 @@ unbind, PDUs that fail to decode, and PDUs not allowed in the current state.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
@@ -129,7 +128,6 @@ class Session:
         self.state = State.OPEN
         self.outstanding: dict[int, Pdu] = {}
         self._framer = codec.Framer(max_pdu_length)
-        self._inbox: deque[Pdu | PduError] = deque()
         self._out = bytearray()
         self._next_seq = 1
 
@@ -189,7 +187,7 @@ class Session:
     def close(self) -> list[Pdu]:
         """Mark the link closed; returns the requests that will now never be answered."""
         self.state = State.CLOSED
-        self._inbox.clear()
+        self._framer.clear()
         lost = list(self.outstanding.values())
         self.outstanding.clear()
         return lost
@@ -199,21 +197,23 @@ class Session:
     def receive_data(self, data: bytes) -> None:
         """Buffer received bytes; `next_event()` then hands out what they contain.
 
-        PDUs are interpreted one at a time, when the application asks for the next
-        event, so the application's answer to one PDU (a bind_resp, say) takes effect
-        before the next PDU of the same read is judged, and every answer leaves in
-        the order its request came.
+        PDUs are decoded and interpreted one at a time, when the application asks for
+        the next event, so the application's answer to one PDU (a bind_resp, say)
+        takes effect before the next PDU of the same read is judged, every answer
+        leaves in the order its request came, and an application that stops asking
+        (it is closing the link) never pays for decoding the rest.
         """
         if self.state is not State.CLOSED:
-            self._inbox.extend(self._framer.feed(data))
+            self._framer.push(data)
+
+    def discard_input(self) -> None:
+        """Drop received bytes not yet interpreted: the link is being closed."""
+        self._framer.clear()
 
     def next_event(self) -> Event | None:
         """The next event, or None when the received bytes hold no more."""
-        while self._inbox:
-            item = self._inbox.popleft()
+        while (item := self._framer.pop()) is not None:
             if isinstance(item, PduError):
-                if item.fatal:
-                    self._inbox.clear()
                 return self._reject(item)
             event = self._receive_pdu(item)
             if event is not None:

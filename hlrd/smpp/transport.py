@@ -7,6 +7,13 @@ failing in-flight requests when the link drops, and write coalescing. Writes are
 gathered and flushed once per event-loop turn: measured at 2-4x the throughput of
 one `write()` per PDU.
 
+Hostile peers (the SMSC role serves clients it does not control) are bounded here
+too, by options that default to off so a client link never drops its provider over
+one odd PDU: a bind deadline, an error budget after which the link is closed, log
+lines about a peer rate-limited per link, reading paused while the peer does not
+read our answers, and a handler that raises costs one ESME_RSYSERR answer, never
+the link.
+
 Hot paths (a dispatcher sending thousands of requests a second) use `send_request`
 with a callback run as soon as the answer is decoded: no future, no task and no
 timer handle per request (deadlines share one `ExpiryQueue`). `request()` and
@@ -18,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,10 +34,11 @@ from typing import cast
 
 import structlog
 
+from ..log_budget import LogBudget
 from .constants import Status, status_name
 from .errors import ConnectionLost, RequestTimeout, ResponseError, SmppError, WindowClosed
 from .expiry import ExpiryQueue
-from .pdu import Bind, EnquireLink, Pdu, Unbind
+from .pdu import Bind, EnquireLink, Pdu, Unbind, make_response
 from .session import PduRejected, RequestReceived, ResponseReceived, Role, Session, State, Unbound
 
 log = structlog.get_logger("hlrd.smpp")
@@ -49,6 +58,60 @@ class LinkConfig:
     unbind_timeout: float = 2.0
     max_pdu_length: int = 64 * 1024
     inactivity_timeout: float = 0.0  # SMSC role: unbind a client silent this long (0 = never)
+    # For links to peers we do not control (the SMSC role); off by default.
+    bind_timeout: float = 0.0  # close a link still unbound this long after connect (0 = never)
+    max_errors_unbound: int | None = None  # refused PDUs tolerated before bind; one more closes
+    max_errors_per_minute: int | None = None  # bound: a bucket of this many, refilled a minute
+    pause_reading_when_blocked: bool = False  # read nothing while the peer reads nothing
+    clock: Callable[[], float] = time.monotonic  # refills the error bucket; tests move it
+
+
+class ErrorBudget:
+    """How many refused PDUs (and failed binds) a peer may cost before its link closes.
+
+    Each costs decoding, an answer and maybe a log line. A peer that has not bound has
+    not shown it is anyone we serve, so it gets a small count; a bound client gets a
+    rate instead (a bucket of `per_minute` refilled over a minute), so an occasional
+    bad PDU over days of traffic never cuts it off. None means no limit.
+    """
+
+    __slots__ = ("_clock", "_stamp", "_tokens", "_unbound_used", "per_minute", "unbound", "used")
+
+    def __init__(
+        self, unbound: int | None, per_minute: int | None, clock: Callable[[], float]
+    ) -> None:
+        self.unbound = unbound
+        self.per_minute = per_minute
+        self._clock = clock
+        self._unbound_used = 0
+        self._tokens = float(per_minute or 0)
+        self._stamp: float | None = None
+        self.used = 0  # errors counted, bound or not
+
+    def spend(self, bound: bool) -> bool:
+        """Count one error; False when it is one more than the budget allows."""
+        self.used += 1
+        if not bound:
+            self._unbound_used += 1
+            return self.unbound is None or self._unbound_used <= self.unbound
+        if self.per_minute is None:
+            return True
+        now = self._clock()
+        if self._stamp is not None:
+            refill = (now - self._stamp) * self.per_minute / 60.0
+            self._tokens = min(float(self.per_minute), self._tokens + refill)
+        self._stamp = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+# For the whole process, not per link: a peer that reconnects as fast as it is thrown
+# out must not get lines per connection. One budget for lines about links closed for
+# misbehaviour, one for lines about links not yet bound (nobody we know).
+_CLOSE_LOG = LogBudget(burst=20, interval_s=10.0)
+_UNBOUND_LOG = LogBudget(burst=20, interval_s=10.0)
 
 
 class Handler:
@@ -66,6 +129,10 @@ class Handler:
 
     def slot_freed(self, conn: SmppConnection) -> None:
         """A window slot came free (a sender waiting for one may go on)."""
+
+    def misbehaved(self, conn: SmppConnection, reason: str) -> None:
+        """The link is being closed for the peer's conduct: "errors" (error budget
+        spent), "framing" (an impossible command_length) or "bind_timeout"."""
 
 
 class SmppConnection(asyncio.Protocol):
@@ -87,7 +154,18 @@ class SmppConnection(asyncio.Protocol):
         self._closed = self._loop.create_future()
         self._keepalive: asyncio.Task[None] | None = None
         self._closing = False
+        self._input_stopped = False  # closing for misbehaviour: read nothing more
         self.last_input = self._loop.time()
+        cfg = config
+        self._errors = (
+            ErrorBudget(cfg.max_errors_unbound, cfg.max_errors_per_minute, cfg.clock)
+            if cfg.max_errors_unbound is not None or cfg.max_errors_per_minute is not None
+            else None
+        )
+        self._log_budget: LogBudget | None = None  # made on the first line about the peer
+        self._bind_timer: asyncio.TimerHandle | None = None
+        self._request_seq = -1  # the request being handed to the handler ...
+        self._request_answered = False  # ... and whether it answered it already
 
     # -- asyncio.Protocol ------------------------------------------------------
 
@@ -98,19 +176,23 @@ class SmppConnection(asyncio.Protocol):
         self.last_input = self._loop.time()
         if self.config.enquire_link_interval > 0 or self.config.inactivity_timeout > 0:
             self._keepalive = self._loop.create_task(self._keepalive_loop())
+        if self.config.bind_timeout > 0:
+            self._bind_timer = self._loop.call_later(self.config.bind_timeout, self._bind_deadline)
         self.handler.connection_made(self)
 
     def data_received(self, data: bytes) -> None:
+        if self._input_stopped:
+            return
         self.last_input = self._loop.time()
         session = self.session
         session.receive_data(data)
-        while (event := session.next_event()) is not None:
+        while not self._input_stopped and (event := session.next_event()) is not None:
             if isinstance(event, ResponseReceived):
+                if event.request is None and not session.state.bound:
+                    self.charge_error()  # nothing asked, nobody bound: noise
                 self._resolve(event.pdu.sequence, event.pdu, None)
             elif isinstance(event, RequestReceived):
-                reply = self.handler.handle_request(self, event.pdu)
-                if reply is not None:
-                    self.respond(reply)
+                self._dispatch(event.pdu)
             elif isinstance(event, PduRejected):
                 self._on_rejected(event)
             elif isinstance(event, Unbound):
@@ -121,25 +203,123 @@ class SmppConnection(asyncio.Protocol):
         if session.has_data_to_send:
             self._schedule_flush()
 
+    def _dispatch(self, pdu: Pdu) -> None:
+        """Hand a request to the handler; if it raises, answer ESME_RSYSERR and go on.
+
+        A bug reachable from one client's input must cost that request, not the link
+        (and with it the client's other lookups) and never go unanswered.
+        """
+        self._request_seq = pdu.sequence
+        self._request_answered = False
+        try:
+            reply = self.handler.handle_request(self, pdu)
+            if reply is not None:
+                self.respond(reply)
+        except Exception as exc:
+            self._handler_failed(pdu, exc)
+        self._request_seq = -1
+
+    def _handler_failed(self, pdu: Pdu, exc: Exception) -> None:
+        # Neither the message nor the traceback's locals: either may hold a number.
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "?"
+        if (suppressed := self._log_take()) is not None:
+            log.error(
+                "smpp.handler_failed",
+                peer=self.peer,
+                command=pdu.command_name,
+                error=type(exc).__name__,
+                where=where,
+                suppressed=suppressed,
+            )
+        if not self._request_answered:
+            with contextlib.suppress(SmppError):
+                self.respond(make_response(pdu, Status.ESME_RSYSERR))
+
+    def _log_take(self) -> int | None:
+        """Whether a line about this peer may be written (None: no), per LogBudget."""
+        if not self.session.state.bound:
+            return _UNBOUND_LOG.take()
+        if self._log_budget is None:
+            self._log_budget = LogBudget(burst=5, interval_s=10.0)
+        return self._log_budget.take()
+
     def _on_rejected(self, event: PduRejected) -> None:
         err = event.error
-        log.warning(
-            "smpp.pdu_rejected",
-            peer=self.peer,
-            error=err.args[0],
-            status=status_name(err.status),
-            sequence=err.sequence,
-            fatal=err.fatal,
-        )
+        if (suppressed := self._log_take()) is not None:
+            log.warning(
+                "smpp.pdu_rejected",
+                peer=self.peer,
+                error=err.args[0],
+                status=status_name(err.status),
+                sequence=err.sequence,
+                fatal=err.fatal,
+                suppressed=suppressed,
+            )
         if err.command_id & 0x80000000:
             self._resolve(err.sequence, None, err)
         if err.fatal:
-            self._closing = True
-            self._flush()
-            self._close_transport()
+            if self._errors is not None:
+                self._close_for("framing")
+            else:
+                self._closing = True
+                self._flush()
+                self._close_transport()
+        else:
+            self.charge_error()
+
+    def charge_error(self) -> bool:
+        """Count one error of the peer's (a refused PDU, a failed bind) against its
+        budget. False when the budget is spent: the link then closes once the answers
+        queued so far are written, and nothing more it sent is read."""
+        if self._errors is None or self._input_stopped:
+            return not self._input_stopped
+        if self._errors.spend(self.session.state.bound):
+            return True
+        self._close_for("errors")
+        return False
+
+    def _close_for(self, reason: str) -> None:
+        self._input_stopped = True
+        self._closing = True
+        self.session.discard_input()
+        if (suppressed := _CLOSE_LOG.take()) is not None:
+            log.warning(
+                "smpp.link_closed",
+                peer=self.peer,
+                reason=reason,
+                errors=self._errors.used if self._errors is not None else 0,
+                state=self.session.state.value,
+                suppressed=suppressed,
+            )
+        try:
+            self.handler.misbehaved(self, reason)
+        except Exception:
+            log.exception("smpp.handler_failed", peer=self.peer, hook="misbehaved")
+        self._loop.call_soon(self._close_after_answers)
+
+    def _close_after_answers(self) -> None:
+        self._flush()
+        self._close_transport()
+
+    def _bind_deadline(self) -> None:
+        self._bind_timer = None
+        if self.session.state is State.OPEN and not self._closing:
+            self._close_for("bind_timeout")
+
+    def eof_received(self) -> bool | None:
+        """The peer half-closed: write the answers still queued before the close."""
+        self._flush()
+        return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
+        self._input_stopped = True
+        if self._bind_timer is not None:
+            self._bind_timer.cancel()
+            self._bind_timer = None
         self.session.close()
         lost = ConnectionLost(f"link to {self.peer} dropped")
         for seq in list(self._waiters):
@@ -158,9 +338,15 @@ class SmppConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._writable.clear()
+        if self.config.pause_reading_when_blocked and self.transport is not None:
+            # A peer that does not read our answers gets no more read from it, so
+            # what we owe it stays within the transport's high-water mark.
+            self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self._writable.set()
+        if self.config.pause_reading_when_blocked and self.transport is not None:
+            self.transport.resume_reading()
 
     # -- sending -----------------------------------------------------------------
 
@@ -188,6 +374,8 @@ class SmppConnection(asyncio.Protocol):
         if self.transport is None or self.transport.is_closing():
             return
         self.session.send(pdu)
+        if pdu.sequence == self._request_seq:
+            self._request_answered = True
         self._schedule_flush()
 
     @property
