@@ -22,7 +22,7 @@ from hlrd.daemon import Daemon
 from hlrd.frontends.smpp_server import SmppFrontend
 from hlrd.smpp import codec
 from hlrd.smpp.constants import CommandId, Status
-from hlrd.smpp.errors import PduError
+from hlrd.smpp.errors import PduError, ResponseError
 from hlrd.smpp.outbox import ReceiptOutbox
 from hlrd.smpp.pdu import (
     BindTransceiver,
@@ -517,3 +517,80 @@ async def test_a_links_receipt_backlog_is_bounded() -> None:
         server.close()
         await server.wait_closed()
     assert (pending, overflowed) == (6, 14)  # one in the window, five in the backlog
+
+
+# -- E: password guessing ----------------------------------------------------------------
+
+
+async def _bind_status(port: int, password: str, system_id: str = "cc") -> int:
+    conn = await connect("127.0.0.1", port)
+    try:
+        await conn.bind(BindTransceiver(system_id=system_id, password=password))
+    except ResponseError as exc:
+        return exc.status
+    finally:
+        await conn.close()
+    return Status.ESME_ROK
+
+
+async def test_repeated_failed_binds_lock_the_address_out_for_the_window(
+    sim: Simulator,
+) -> None:
+    clock = FakeClock()
+    section = server_section(max_bind_failures=3, bind_failure_window_s=60)
+    async with running_daemon(sim, smpp_server=section) as (d, _):
+        frontend(d).clock = clock
+        port = smpp_port(d)
+        guesses = [await _bind_status(port, f"guess{i}") for i in range(2)]
+        guesses.append(await _bind_status(port, "guess", system_id="nobody"))
+        # Locked out: even the right password is refused, and tells nothing.
+        locked = [await _bind_status(port, "ccpass"), await _bind_status(port, "guess")]
+        clock.now += 59.9
+        still = await _bind_status(port, "ccpass")
+        clock.now += 0.1
+        after = await _bind_status(port, "ccpass")
+
+        def failures(reason: str, account: str = "cc") -> float:
+            labels = f'account="{account}",reason="{reason}"'
+            return metric(d, f"hlrd_smpp_server_bind_failures_total{{{labels}}}")
+
+        counts = (
+            failures("wrong_password"),
+            failures("unknown_system_id", "?"),
+            failures("locked_out", "?"),
+            metric(d, "hlrd_smpp_server_bind_lockouts_total"),
+        )
+    assert guesses == [Status.ESME_RINVPASWD, Status.ESME_RINVPASWD, Status.ESME_RINVSYSID]
+    assert locked == [Status.ESME_RBINDFAIL, Status.ESME_RBINDFAIL]
+    assert still == Status.ESME_RBINDFAIL
+    assert after == Status.ESME_ROK
+    assert counts == (2, 1, 3, 1)
+
+
+async def test_failed_binds_spend_the_connections_error_budget(sim: Simulator) -> None:
+    section = server_section(max_bind_failures=1000)
+    async with running_daemon(sim, smpp_server=section) as (d, _):
+        peer = await RawPeer.open(smpp_port(d))
+        answers = []
+        for seq in range(1, 6):
+            peer.send(codec.encode(BindTransceiver(sequence=seq, system_id="cc", password="x")))
+            answers.append(await peer.answer(seq))
+        await peer.close()
+    # Three tolerated, the fourth answered and the link closed: no fifth guess on it.
+    assert [a.status if a else None for a in answers] == 4 * [Status.ESME_RINVPASWD] + [None]
+    assert peer.closed
+
+
+async def test_too_many_binds_is_not_a_guess(sim: Simulator) -> None:
+    """Only wrong credentials count towards a lockout: a platform reconnecting before
+    its old bind is gone must not lock itself out."""
+    section = server_section(max_bind_failures=1)
+    section["accounts"][0]["max_binds"] = 1
+    async with running_daemon(sim, smpp_server=section) as (d, _):
+        first, _ = await bound_client(smpp_port(d), "cc", "ccpass")
+        refused = [await _bind_status(smpp_port(d), "ccpass") for _ in range(3)]
+        await first.close()
+        await first.wait_closed()
+        lockouts = metric(d, "hlrd_smpp_server_bind_lockouts_total")
+    assert refused == 3 * [Status.ESME_RBINDFAIL]
+    assert lockouts == 0
