@@ -23,6 +23,7 @@ import asyncio
 import re
 from collections.abc import Callable
 from typing import Any, cast
+from urllib.parse import parse_qsl
 
 import structlog
 from aiohttp import web
@@ -50,8 +51,9 @@ REFUSED_ANSWER = (
     b"Connection: close\r\n\r\n" + _REFUSED_BODY
 )
 # A refused request line that asked for the digit answer (a dialer that did not
-# encode the spaces of a number) still gets one it can read: "1", do not call.
-_DIGIT_QUERY = re.compile(r"[?&]format=digit(?:[&\s'#]|$)")
+# encode the spaces of a number) still gets one it can read: "1", do not call. The
+# parser's message quotes the line; its query is read as a served request's would be.
+_QUERY = re.compile(r"\?([^\s'#]*)")
 
 
 class _Shared:
@@ -126,7 +128,11 @@ def _refusal(exc: HttpProcessingError) -> tuple[int, str]:
 
 
 def _wants_digit(exc: BaseException | None) -> bool:
-    return isinstance(exc, HttpProcessingError) and bool(_DIGIT_QUERY.search(exc.message))
+    query = _QUERY.search(exc.message) if isinstance(exc, HttpProcessingError) else None
+    if query is None:
+        return False
+    formats = [v for k, v in parse_qsl(query.group(1), keep_blank_values=True) if k == "format"]
+    return formats[:1] == ["digit"]
 
 
 def _json_error(status: int, code: str, message: str) -> web.Response:
