@@ -27,7 +27,13 @@ from urllib.parse import parse_qsl
 
 import structlog
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+from aiohttp.http_exceptions import (
+    BadHttpMethod,
+    BadStatusLine,
+    HttpProcessingError,
+    InvalidURLError,
+    LineTooLong,
+)
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
@@ -124,7 +130,13 @@ def _refusal(exc: HttpProcessingError) -> tuple[int, str]:
         return 431, "a header is longer than 8190 bytes"
     if "Too many headers" in exc.message:
         return 431, "too many headers"
-    return 400, "the request is not valid HTTP/1.1; encode spaces in the URL as %20"
+    if isinstance(exc, BadHttpMethod):
+        return 400, "unknown HTTP method"
+    if isinstance(exc, BadStatusLine | InvalidURLError):
+        return 400, "the request line is not valid HTTP/1.1 (encode spaces in the URL as %20)"
+    if exc.message.startswith("Missing 'Host'"):
+        return 400, "an HTTP/1.1 request needs a Host header"
+    return 400, "the request's headers or body framing are not valid HTTP/1.1"
 
 
 def _wants_digit(exc: BaseException | None) -> bool:
