@@ -19,6 +19,7 @@ import dataclasses
 import os
 import signal
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -36,6 +37,8 @@ from .upstream.smpp_provider import SmppProvider
 
 log = structlog.get_logger("hlrd")
 
+LoopHandler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object]
+
 
 class Daemon:
     def __init__(self, config: Config) -> None:
@@ -49,7 +52,7 @@ class Daemon:
         self.http: HttpServer | None = None
         self.http_port = 0
         self._loop_errors = LoopErrorLog()
-        self._previous_loop_handler: Any = None
+        self._previous_loop_handler: LoopHandler | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
