@@ -319,6 +319,15 @@ async def test_keep_alive_idle_and_half_sent_heads_are_closed(sim: Simulator) ->
     assert 'reason="header_timeout"} 1.0' in rendered
 
 
+async def test_deadlines_spare_a_request_being_answered(sim: Simulator) -> None:
+    """The head deadline is for heads: a slow HLR (40-60 ms) outlasts a 20 ms deadline."""
+    deadlines = {"header_timeout_s": 0.02, "idle_timeout_s": 0.02}
+    async with running_daemon(sim, http=deadlines) as (daemon, _):
+        await daemon.service.wait_ready()
+        answer = await exchange(daemon.http_port, get("/v1/check/48600000012?format=digit"))
+    assert (answer.status, answer.body) == (200, b"0")
+
+
 def _pipeline_without_reading(port: int) -> int:
     """Send thousands of pipelined requests, read nothing; the poll events that end it."""
     with socket.socket() as s:
