@@ -333,7 +333,7 @@ def _check(port: int, request: Hostile) -> None:
 
 def test_fuzz_beside_a_dialer(stack: Stack) -> None:
     dialer = Dialer(stack.port)
-    thread = threading.Thread(target=dialer.run)
+    thread = threading.Thread(target=dialer.run, daemon=True)
     thread.start()
 
     @settings(
