@@ -80,6 +80,7 @@ class Daemon:
             "hlrd.started",
             http=f"http://{self.config.http.host}:{self.http_port}",
             providers=[f"{p.cfg.name}@{p.cfg.host}:{p.cfg.port}" for p in self.providers],
+            http_max_connections=caps.http,
         )
 
     async def stop(self) -> None:
