@@ -343,9 +343,13 @@ class _ClientHandler(Handler):
                 return resp
         else:
             result = None
-            log.info(
-                "smpp_server.invalid_number", account=name, number=mask_msisdn(pdu.destination_addr)
-            )
+            if (suppressed := self.log_budget.take()) is not None:
+                log.info(
+                    "smpp_server.invalid_number",
+                    account=name,
+                    number=mask_msisdn(pdu.destination_addr),
+                    suppressed=suppressed,
+                )
         # Answered at once: the submit_sm_resp must go out first, or the client cannot
         # match the receipt to a message id it does not know yet.
         conn.respond(resp)
