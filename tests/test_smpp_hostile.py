@@ -594,3 +594,12 @@ async def test_too_many_binds_is_not_a_guess(sim: Simulator) -> None:
         lockouts = metric(d, "hlrd_smpp_server_bind_lockouts_total")
     assert refused == 3 * [Status.ESME_RBINDFAIL]
     assert lockouts == 0
+
+
+async def test_guessing_from_new_connections_costs_a_few_log_lines(sim: Simulator) -> None:
+    section = server_section(max_bind_failures=1000)
+    async with running_daemon(sim, smpp_server=section) as (d, _):
+        with capture_logs() as logs:
+            statuses = [await _bind_status(smpp_port(d), f"guess{i}") for i in range(50)]
+    assert statuses == 50 * [Status.ESME_RINVPASWD]
+    assert [e["event"] for e in logs].count("smpp_server.refused") <= 20

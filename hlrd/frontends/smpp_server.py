@@ -146,6 +146,9 @@ class SmppFrontend:
         self.states: OrderedDict[str, tuple[str, MessageState, int]] = OrderedDict()
         self.connections: set[SmppConnection] = set()
         self.port = 0
+        # Lines about peers not bound (failed binds above all) share one budget: a
+        # guesser opens a connection per guess, so a budget per connection is none.
+        self.unbound_log = LogBudget(burst=20, interval_s=10.0)
 
     async def start(self) -> None:
         self.outbox = ReceiptOutbox(
@@ -205,7 +208,7 @@ class _ClientHandler(Handler):
         self.state: _AccountState | None = None
         self.ip = "?"
         self.admitted = False
-        self.log_budget = LogBudget(burst=5, interval_s=10.0)  # lines about this peer
+        self.bound_log = LogBudget(burst=5, interval_s=10.0)  # lines about this bound peer
 
     def connection_made(self, conn: SmppConnection) -> None:
         self.ip = conn.peer.rsplit(":", 1)[0]
@@ -214,6 +217,12 @@ class _ClientHandler(Handler):
             return
         self.admitted = True
         self.server.connections.add(conn)
+
+    def log_take(self) -> int | None:
+        """Whether a line about this peer may be written (None: no), per LogBudget."""
+        if self.state is None:
+            return self.server.unbound_log.take()
+        return self.bound_log.take()
 
     def misbehaved(self, conn: SmppConnection, reason: str) -> None:
         self.server.m.child(self.server.m.closed, "smpp", reason).inc()
@@ -244,7 +253,7 @@ class _ClientHandler(Handler):
 
     def _refuse(self, pdu: Pdu, status: Status, account: str, why: str, peer: str) -> Pdu:
         self.server.m.child(self.server.m.rejected, account, status.name).inc()
-        if (suppressed := self.log_budget.take()) is not None:
+        if (suppressed := self.log_take()) is not None:
             log.warning(
                 "smpp_server.refused",
                 account=account,
@@ -343,7 +352,7 @@ class _ClientHandler(Handler):
                 return resp
         else:
             result = None
-            if (suppressed := self.log_budget.take()) is not None:
+            if (suppressed := self.log_take()) is not None:
                 log.info(
                     "smpp_server.invalid_number",
                     account=name,
@@ -374,7 +383,7 @@ class _ClientHandler(Handler):
         try:
             receipt_for(result)
         except Exception as exc:  # a receipt we cannot build must not vanish silently
-            if (suppressed := self.log_budget.take()) is not None:
+            if (suppressed := self.log_take()) is not None:
                 log.error(
                     "smpp_server.receipt_failed", error=type(exc).__name__, suppressed=suppressed
                 )
