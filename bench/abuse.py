@@ -296,9 +296,7 @@ async def _attack(
         f"good failed+lost with (of {loud.sent})": float(loud.failed + loud.lost),
         "ready after (1 = /readyz 200)": float(ready),
     }
-    statuses = report.pop("statuses", {})
     out.update({f"attacker {k}": float(v) for k, v in report.items()})
-    out.update({f"attacker binds answered {k}": float(v) for k, v in statuses.items()})
     return out
 
 
