@@ -274,7 +274,9 @@ async def _wrong_password(smpp_port: int, seconds: float, attempts: int) -> dict
                 stats["refused_connection"] += 1
                 await asyncio.sleep(0.01)
                 continue
-            bind = pdu(BIND_TRANSCEIVER, 1, bind_body("bench", f"guess{n}"))
+            # 8 characters: a password field holds at most 9 octets with its NUL, and
+            # a longer one is a malformed PDU, not a password to check.
+            bind = pdu(BIND_TRANSCEIVER, 1, bind_body("bench", f"g{n:07d}"[-8:]))
             try:
                 writer.write(bind)
                 stats["hostile_bytes"] += len(bind)
