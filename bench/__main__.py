@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown scenario {sorted(unknown)[0]!r}; choose from {', '.join(SCENARIOS)}")
     if args.daemon_src:
         src = Path(args.daemon_src).resolve()
+        if not (src / "hlrd").is_dir():
+            p.error(f"--daemon-src {src}: no hlrd package there")
         imported = Path(procs.daemon_hlrd_path(src)).resolve()
         if not imported.is_relative_to(src):
             p.error(f"a daemon started from {src} would import hlrd from {imported}")

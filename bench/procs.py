@@ -30,7 +30,8 @@ def daemon_env(src: Path) -> tuple[Path, dict[str, str]]:
     `python -m` puts its working directory first on sys.path (before PYTHONPATH and
     the editable install), so the daemon runs with cwd=src and src on PYTHONPATH too.
     """
-    return src, {"PYTHONPATH": str(src)}
+    inherited = os.environ.get("PYTHONPATH")
+    return src, {"PYTHONPATH": os.pathsep.join([str(src), *([inherited] if inherited else [])])}
 
 
 def daemon_hlrd_path(src: Path) -> str:
