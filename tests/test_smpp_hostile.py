@@ -36,7 +36,14 @@ from hlrd.smpp.pdu import (
 )
 from hlrd.smpp.receipts import receipt_from_pdu
 from hlrd.smpp.session import PduRejected, Role, Session
-from hlrd.smpp.transport import Handler, LinkConfig, SmppConnection, connect, serve
+from hlrd.smpp.transport import (
+    MAX_PDUS_PER_TURN,
+    Handler,
+    LinkConfig,
+    SmppConnection,
+    connect,
+    serve,
+)
 from simulator.controller import Simulator
 
 from .daemon_harness import SMPP_SERVER, running_daemon
@@ -631,3 +638,55 @@ async def test_a_peer_that_does_not_read_is_not_read_either() -> None:
         server.close()
         await server.wait_closed()
     assert (reading_while_blocked, reading_after) == (False, True)
+
+
+class _Recorder(Handler):
+    def __init__(
+        self, seen: list[int], all_seen: asyncio.Event, total: int, conns: list[SmppConnection]
+    ) -> None:
+        self.seen = seen
+        self.all_seen = all_seen
+        self.total = total
+        self.conns = conns
+
+    def connection_made(self, conn: SmppConnection) -> None:
+        self.conns.append(conn)
+
+    def handle_request(self, conn: SmppConnection, pdu: Pdu) -> Pdu | None:
+        if isinstance(pdu, SubmitSm):
+            self.seen.append(pdu.sequence)
+            if len(self.seen) == self.total:
+                self.all_seen.set()
+        return make_response(pdu)
+
+
+async def test_one_read_is_worked_off_a_bounded_number_of_pdus_per_turn() -> None:
+    """A read can hold 16,000 PDUs, ~60 ms of work in which no other link is served;
+    a link interprets at most MAX_PDUS_PER_TURN per loop turn and reads nothing more
+    until it has worked off the rest, in order."""
+    seen: list[int] = []
+    all_seen = asyncio.Event()
+    total = 2 * MAX_PDUS_PER_TURN + 500
+    conns: list[SmppConnection] = []
+
+    server = await serve(lambda: _Recorder(seen, all_seen, total, conns), "127.0.0.1", 0)
+    try:
+        peer = await RawPeer.open(server.sockets[0].getsockname()[1])
+        await peer.bind()
+        (conn,) = conns
+        assert conn.transport is not None
+        # One read holding them all, as the transport would hand it over.
+        conn.data_received(b"".join(codec.encode(SubmitSm(sequence=s)) for s in range(total)))
+        in_first_turn = len(seen)
+        reading_meanwhile = conn.transport.is_reading()
+        async with asyncio.timeout(TIMEOUT):
+            await all_seen.wait()
+        assert await peer.alive()
+        reading_after = conn.transport.is_reading()
+        await peer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert in_first_turn == MAX_PDUS_PER_TURN
+    assert (reading_meanwhile, reading_after) == (False, True)
+    assert seen == list(range(total))

@@ -128,6 +128,7 @@ class Session:
         self.state = State.OPEN
         self.outstanding: dict[int, Pdu] = {}
         self._framer = codec.Framer(max_pdu_length)
+        self.pdus_received = 0  # interpreted so far, those answered by the session included
         self._out = bytearray()
         self._next_seq = 1
 
@@ -210,14 +211,25 @@ class Session:
         """Drop received bytes not yet interpreted: the link is being closed."""
         self._framer.clear()
 
-    def next_event(self) -> Event | None:
-        """The next event, or None when the received bytes hold no more."""
+    def next_event(self, max_pdus: int = 0) -> Event | None:
+        """The next event, or None when the received bytes hold no more.
+
+        With `max_pdus`, None also once that many PDUs were interpreted without an
+        event (enquire_links the session answers itself): a caller sharing its
+        thread with other links bounds its work per turn that way, by
+        `pdus_received`.
+        """
+        seen = 0
         while (item := self._framer.pop()) is not None:
+            self.pdus_received += 1
             if isinstance(item, PduError):
                 return self._reject(item)
             event = self._receive_pdu(item)
             if event is not None:
                 return event
+            seen += 1
+            if seen == max_pdus:
+                return None
         return None
 
     def _reject(self, err: PduError) -> PduRejected:

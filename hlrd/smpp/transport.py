@@ -113,6 +113,12 @@ class ErrorBudget:
 _CLOSE_LOG = LogBudget(burst=20, interval_s=10.0)
 _UNBOUND_LOG = LogBudget(burst=20, interval_s=10.0)
 
+# PDUs interpreted per link and event-loop turn. One read may hold 16,000 of them
+# (256 KiB of 16-octet PDUs): ~60 ms in which no other link was served, and a few
+# such turns per lookup hop put other clients' receipts seconds late. Beyond this
+# the link stops reading and works off the rest on the next turns.
+MAX_PDUS_PER_TURN = 1000
+
 
 class Handler:
     """Application hooks. Subclass and override what you need."""
@@ -166,6 +172,7 @@ class SmppConnection(asyncio.Protocol):
         self._bind_timer: asyncio.TimerHandle | None = None
         self._request_seq = -1  # the request being handed to the handler ...
         self._request_answered = False  # ... and whether it answered it already
+        self._backlogged = False  # PDUs received and not yet interpreted: read no more
 
     # -- asyncio.Protocol ------------------------------------------------------
 
@@ -184,9 +191,18 @@ class SmppConnection(asyncio.Protocol):
         if self._input_stopped:
             return
         self.last_input = self._loop.time()
+        self.session.receive_data(data)
+        self._work_input()
+
+    def _work_input(self) -> None:
+        """Interpret at most MAX_PDUS_PER_TURN received PDUs; the rest on later turns."""
         session = self.session
-        session.receive_data(data)
-        while not self._input_stopped and (event := session.next_event()) is not None:
+        end = session.pdus_received + MAX_PDUS_PER_TURN
+        while (
+            not self._input_stopped
+            and (left := end - session.pdus_received) > 0
+            and (event := session.next_event(left)) is not None
+        ):
             if isinstance(event, ResponseReceived):
                 if event.request is None and not session.state.bound:
                     self.charge_error()  # nothing asked, nobody bound: noise
@@ -200,8 +216,26 @@ class SmppConnection(asyncio.Protocol):
                 self._closing = True
                 self._flush()
                 self._close_transport()
+        backlogged = session.pdus_received >= end and not self._input_stopped
+        if backlogged:
+            self._loop.call_soon(self._work_input)
+        if backlogged != self._backlogged:
+            self._backlogged = backlogged
+            self._update_reading()
         if session.has_data_to_send:
             self._schedule_flush()
+
+    def _update_reading(self) -> None:
+        """Read from the peer unless we have a backlog of its PDUs, or (with
+        pause_reading_when_blocked) it is not reading our answers."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        blocked = self.config.pause_reading_when_blocked and not self._writable.is_set()
+        if self._backlogged or blocked:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
 
     def _dispatch(self, pdu: Pdu) -> None:
         """Hand a request to the handler; if it raises, answer ESME_RSYSERR and go on.
@@ -337,16 +371,14 @@ class SmppConnection(asyncio.Protocol):
         self.handler.connection_lost(self, exc)
 
     def pause_writing(self) -> None:
+        # With pause_reading_when_blocked, a peer that does not read our answers gets
+        # no more read from it, so what we owe it stays within the high-water mark.
         self._writable.clear()
-        if self.config.pause_reading_when_blocked and self.transport is not None:
-            # A peer that does not read our answers gets no more read from it, so
-            # what we owe it stays within the transport's high-water mark.
-            self.transport.pause_reading()
+        self._update_reading()
 
     def resume_writing(self) -> None:
         self._writable.set()
-        if self.config.pause_reading_when_blocked and self.transport is not None:
-            self.transport.resume_reading()
+        self._update_reading()
 
     # -- sending -----------------------------------------------------------------
 
