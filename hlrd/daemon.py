@@ -45,7 +45,10 @@ class Daemon:
         self.config = config
         self.metrics = Metrics()
         self.providers = [
-            SmppProvider(p, self.metrics, config.lookup.max_queue) for p in config.providers
+            SmppProvider(
+                p, self.metrics, config.lookup.max_queue, unbound_grace_s=config.lookup.bind_wait_s
+            )
+            for p in config.providers
         ]
         self.service = LookupService(config, self.providers, self.metrics)
         self.smpp_server: SmppFrontend | None = None  # built by start(), caps fitted

@@ -165,3 +165,17 @@ async def test_with_no_provider_bound_a_lookup_fails_at_once(demo: Scenario) -> 
     assert body["timings"]["upstream_ms"] is None  # nothing was sent
     assert body["timings"]["total_ms"] < 30_000  # did not wait out the result timeout
     assert digit == "1"
+
+
+async def test_bind_wait_is_how_long_a_lookup_waits_for_a_bind(demo: Scenario) -> None:
+    """`lookup.bind_wait_s` set long: the lookup waits for a bind (and runs into its
+    own deadline) instead of failing at once as with the default."""
+    async with Simulator(demo) as sim:
+        pass  # started and stopped: its port now refuses connections
+    slow = {"reconnect_min_s": 0.01, "reconnect_max_s": 0.02}
+    patient = {"timeout_s": 1.0, "bind_wait_s": 600}  # the default would fail at 0.5 s
+    async with running_daemon(sim, provider=slow, lookup=patient) as (_, http):
+        async with http.get(f"/v1/lookup/{AT_HOME}") as r:
+            body = await r.json()
+    assert body["outcome"] == "timeout"
+    assert body["error"] == "lookup timed out"
