@@ -149,6 +149,29 @@ class Config:
 # -- validation helpers --------------------------------------------------------------
 
 
+def _kind(value: object) -> str:
+    """How TOML spelled a value of the wrong type: `port = "8080"` is a string."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string (remove the quotes?)" if _looks_numeric(value) else "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return text.strip().lower() in ("true", "false")
+    return True
+
+
 class _Table:
     """A TOML table being read: typed getters that name the key on error."""
 
@@ -168,20 +191,24 @@ class _Table:
 
     def get_int(self, name: str, default: int, lo: int, hi: int) -> int:
         v = self.get(name, default)
-        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise ConfigError(f"{self.key(name)}: must be an integer, not {_kind(v)}")
+        if not lo <= v <= hi:
             raise ConfigError(f"{self.key(name)}: must be {lo}..{hi}")
         return v
 
     def get_float(self, name: str, default: float, lo: float, hi: float) -> float:
         v = self.get(name, default)
-        if not isinstance(v, int | float) or isinstance(v, bool) or not lo <= v <= hi:
+        if not isinstance(v, int | float) or isinstance(v, bool):
+            raise ConfigError(f"{self.key(name)}: must be a number, not {_kind(v)}")
+        if not lo <= v <= hi:
             raise ConfigError(f"{self.key(name)}: must be a number in {lo}..{hi}")
         return float(v)
 
     def get_bool(self, name: str, default: bool) -> bool:
         v = self.get(name, default)
         if not isinstance(v, bool):
-            raise ConfigError(f"{self.key(name)}: must be true or false")
+            raise ConfigError(f"{self.key(name)}: must be true or false, not {_kind(v)}")
         return v
 
     def get_str(
@@ -189,7 +216,7 @@ class _Table:
     ) -> str:
         v = self.get(name, default)
         if not isinstance(v, str):
-            raise ConfigError(f"{self.key(name)}: must be a string")
+            raise ConfigError(f"{self.key(name)}: must be a string, not {_kind(v)}")
         if choices and v not in choices:
             raise ConfigError(f"{self.key(name)}: must be one of {', '.join(choices)}")
         if max_len and len(v) > max_len:

@@ -257,3 +257,32 @@ def test_cli_config_check(
 def test_cli_config_check_shipped_file() -> None:
     proc = run_check("config/hlrd.toml")
     assert (proc.returncode, proc.stdout) == (0, "config/hlrd.toml: ok\n"), proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            with_section("http", port="8080"),
+            "http.port: must be an integer, not a string (remove the quotes?)",
+        ),
+        (with_section("http", port=80.5), "http.port: must be an integer, not a number"),
+        (
+            with_section("lookup", timeout_s="2"),
+            "lookup.timeout_s: must be a number, not a string (remove the quotes?)",
+        ),
+        (with_section("lookup", timeout_s=[2]), "lookup.timeout_s: must be a number, not an array"),
+        (
+            with_section("policy", fail_closed="true"),
+            "policy.fail_closed: must be true or false, not a string (remove the quotes?)",
+        ),
+        (with_section("numbers", default_region=48), "must be a string, not a number"),
+    ],
+    ids=["port-quoted", "port-float", "timeout-quoted", "timeout-array", "bool-quoted", "str-int"],
+)
+def test_a_value_of_the_wrong_type_is_named_as_such(config: dict[str, Any], message: str) -> None:
+    """`port = "8080"` is a type mistake; "must be 0..65535" would send the reader
+    looking for a range problem that is not there."""
+    with pytest.raises(ConfigError) as err:
+        parse_config(config, env={})
+    assert str(err.value).endswith(message)
