@@ -11,7 +11,7 @@ from typing import Any
 
 from . import __version__
 from .config import Config, ConfigError, load_config
-from .daemon import Daemon
+from .daemon import Daemon, ListenError
 from .domain.numbers import InvalidNumber
 from .logging_setup import configure_logging
 
@@ -102,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         lg = config.logging
         configure_logging(lg.format, lg.level, max_line_bytes=lg.max_line_bytes)
-        asyncio.run(Daemon(config).run_until_signalled())
+        try:
+            asyncio.run(Daemon(config).run_until_signalled())
+        except ListenError as exc:
+            print(f"hlrd: {exc}", file=sys.stderr)
+            return 2
         return 0
     configure_logging("json", "WARNING")
     return asyncio.run(_one_shot(config, args.number, args.command == "check"))

@@ -15,11 +15,13 @@ default one wrote 222,033 accept() tracebacks in 30 s when descriptors ran out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import errno
 import os
 import signal
 import traceback
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import structlog
@@ -73,18 +75,34 @@ class Daemon:
             await p.start()
         app = make_app(self.service, self.metrics, cfg.http.auth_tokens)
         self.http = HttpServer(app, cfg.http, self.metrics, caps.http)
-        await self.http.start()
+        async with self._listening("HTTP", cfg.http.host, cfg.http.port, "http"):
+            await self.http.start()
         self.http_port = self.http.port
         if smpp_cfg.enabled:
             smpp_cfg = dataclasses.replace(smpp_cfg, max_connections=caps.smpp)
             self.smpp_server = SmppFrontend(smpp_cfg, self.service, self.metrics)
-            await self.smpp_server.start()
+            async with self._listening("SMPP", smpp_cfg.host, smpp_cfg.port, "smpp_server"):
+                await self.smpp_server.start()
         log.info(
             "hlrd.started",
             http=f"http://{self.config.http.host}:{self.http_port}",
             providers=[f"{p.cfg.name}@{p.cfg.host}:{p.cfg.port}" for p in self.providers],
             http_max_connections=caps.http,
         )
+
+    @contextlib.asynccontextmanager
+    async def _listening(
+        self, what: str, host: str, port: int, section: str
+    ) -> AsyncIterator[None]:
+        """A port that cannot be had ends the start with one clear line, not a traceback,
+        after undoing what was started."""
+        try:
+            yield
+        except OSError as exc:
+            err = ListenError(what, host, port, section, exc)
+            log.error("hlrd.listen_failed", frontend=what, address=f"{host}:{port}", reason=err.why)
+            await self.stop()
+            raise err from exc
 
     async def stop(self) -> None:
         grace = self.config.lookup.shutdown_grace_s
@@ -120,6 +138,24 @@ class Daemon:
             http=f"http://{self.config.http.host}:{self.http_port}",
             smpp=self.smpp_server.port if self.smpp_server is not None else None,
         )
+
+
+class ListenError(Exception):
+    """A front end could not listen on its address; the message says what to change."""
+
+    _HINTS = {
+        errno.EADDRINUSE: "address already in use (another hlrd running? change {key})",
+        errno.EACCES: "permission denied (ports below 1024 need privileges; change {key})",
+        errno.EADDRNOTAVAIL: "this host has no such address (change {section}.host)",
+    }
+
+    def __init__(self, what: str, host: str, port: int, section: str, exc: OSError) -> None:
+        hint = self._HINTS.get(exc.errno or 0)
+        key = f"{section}.port"
+        self.why = (
+            hint.format(key=key, section=section) if hint else (exc.strerror or str(exc)).lower()
+        )
+        super().__init__(f"cannot listen for {what} on {host}:{port}: {self.why}")
 
 
 class LoopErrorLog:

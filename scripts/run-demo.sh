@@ -8,6 +8,15 @@ CONFIG=${CONFIG:-config/hlrd.toml}
 SCENARIO=${SCENARIO:-config/scenarios/demo.toml}
 
 "$BIN/hlrd" config check "$CONFIG" >/dev/null
+# The ports must be free: a second `make run` would otherwise find the first one's
+# daemon answering and say "up" while its own processes fail.
+for port in 2775 8081 8080 2776; do
+  if "$BIN/python" -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), 0.5).close()" \
+      2>/dev/null; then
+    echo "make run: 127.0.0.1:$port is already in use (is make run already running?)" >&2
+    exit 1
+  fi
+done
 "$BIN/hlrd-sim" --scenario "$SCENARIO" --smpp-port 2775 --http-port 8081 &
 SIM=$!
 # Let the simulator listen before the daemon binds to it (bounded wait).
@@ -28,11 +37,12 @@ trap 'stop; exit 0' INT TERM
 
 # Wait (bounded) until the daemon has bound to the simulator.
 for _ in $(seq 1 100); do
+  kill -0 "$HLRD" 2>/dev/null || { echo "hlrd exited; see the log above" >&2; stop; exit 1; }
+  kill -0 "$SIM" 2>/dev/null || { echo "hlrd-sim exited; see the log above" >&2; stop; exit 1; }
   if "$BIN/python" - <<'PY' 2>/dev/null; then break; fi
 import urllib.request
 urllib.request.urlopen("http://127.0.0.1:8080/readyz", timeout=1)
 PY
-  kill -0 "$HLRD" 2>/dev/null || { echo "hlrd exited; see the log above" >&2; stop; exit 1; }
   sleep 0.1
 done
 

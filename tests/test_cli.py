@@ -137,3 +137,25 @@ async def test_hlrd_run_serves_then_exits_0_on_sigterm_with_masked_logs(
     # Refused input is logged, masked.
     refused = [e for e in events if e["event"] == "http.refused"]
     assert [(e["status"], e["number"]) for e in refused] == [(400, "*********99x")]
+
+
+def test_a_busy_port_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
+    """Another process holds the HTTP port (a second `make run`, say): the operator
+    reads what is wrong and what to change, not a traceback."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        path = tmp_path / "hlrd.toml"
+        text = CONFIG.format(port=1).replace("port = 0", f"port = {port}", 1)
+        path.write_text(text + "\n[smpp_server]\nenabled = false\n")
+        done = _hlrd("run", "--config", str(path))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr + done.stdout
+    assert (
+        f"hlrd: cannot listen for HTTP on 127.0.0.1:{port}: address already in use "
+        "(another hlrd running? change http.port)"
+    ) in done.stderr
+    assert '"event": "hlrd.listen_failed"' in done.stdout + done.stderr
