@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from simulator.controller import Simulator
 from simulator.scenario import Scenario, load_scenario
 
+from . import tools
 from .kannel_harness import APT_PACKAGE, KannelBinaries, find_kannel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,12 +29,21 @@ async def sim(demo: Scenario) -> AsyncIterator[Simulator]:
 
 
 @pytest.fixture
-def kannel_binaries() -> KannelBinaries:
+def kannel_binaries(request: pytest.FixtureRequest) -> KannelBinaries:
     """Kannel's bearerbox and smsbox; .ci/run installs them, so CI never skips."""
     found = find_kannel()
     if found is None:
-        why = f"bearerbox/smsbox not found: apt-get install -y {APT_PACKAGE}"
-        if os.environ.get("CI"):
-            pytest.fail(why)
-        pytest.skip(why)
+        tools.unavailable("Kannel", f"apt-get install -y {APT_PACKAGE}", request.node.nodeid)
+    assert found is not None
     return found
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Tests skipped for a missing tool are named at the end of every run."""
+    for tool, (install, tests) in sorted(tools.missing.items()):
+        terminalreporter.write_line(
+            f"NOT TESTED: {len(tests)} tests need {tool}, which is not installed "
+            f"({install}; .ci/run installs it)",
+            yellow=True,
+            bold=True,
+        )
