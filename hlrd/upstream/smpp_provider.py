@@ -422,16 +422,17 @@ class SmppProvider:
             message_id=resp.message_id,
             attempt=job.attempts,
         )
-        early = self._take_early(job, job.key, exact=True)
-        exact = early is not None
-        if early is None:
-            for key in self._alternates(resp.message_id):
-                early = self._take_early(job, key, exact=False)
-                if early is not None:
-                    break
-        if early is not None:
-            self._matched(job, early.receipt, early.pdu, exact=exact)
-            return
+        if self._early:  # usually empty: receipts mostly follow their submit_sm_resp
+            early = self._take_early(job, job.key, exact=True)
+            exact = early is not None
+            if early is None:
+                for key in self._alternates(resp.message_id):
+                    early = self._take_early(job, key, exact=False)
+                    if early is not None:
+                        break
+            if early is not None:
+                self._matched(job, early.receipt, early.pdu, exact=exact)
+                return
         self._pending.setdefault(job.key, []).append(job)
 
     def _take_early(self, job: _Job, key: str, exact: bool) -> _Early | None:
