@@ -188,13 +188,23 @@ def no_ack(smpp_port: int, seconds: float, lookups: float) -> dict[str, Any]:
     }
 
 
-async def _slow_http(port: int, deadline: float, stats: dict[str, int]) -> None:
+async def _open(
+    port: int, stats: dict[str, int]
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    """A connection for one attacker, counted as opened or refused."""
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), 5)
+        link = await asyncio.wait_for(asyncio.open_connection(HOST, port), 5)
     except (OSError, TimeoutError):
         stats["refused"] += 1
-        return
+        return None
     stats["opened"] += 1
+    return link
+
+
+async def _slow_http(port: int, deadline: float, stats: dict[str, int]) -> None:
+    if (link := await _open(port, stats)) is None:
+        return
+    reader, writer = link
     head = b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 10_000
     try:
         for i in range(len(head)):
@@ -215,12 +225,9 @@ async def _slow_http(port: int, deadline: float, stats: dict[str, int]) -> None:
 
 
 async def _idle_smpp(port: int, deadline: float, stats: dict[str, int]) -> None:
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), 5)
-    except (OSError, TimeoutError):
-        stats["refused"] += 1
+    if (link := await _open(port, stats)) is None:
         return
-    stats["opened"] += 1
+    reader, writer = link
     try:
         left = deadline - time.monotonic()
         data = b"x"

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # The source tree the daemon subprocess runs from (`python -m bench --daemon-src PATH`):
@@ -96,13 +97,19 @@ def process(
         drain = subprocess.Popen(["cat"], stdin=proc.stderr, stdout=subprocess.DEVNULL)
         yield proc, event
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         if "drain" in locals():
             drain.wait(timeout=5)
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM (a clean drain), then SIGKILL after 15 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def write_scenario(latency_ms: float, tps: int = 0) -> Path:
@@ -172,12 +179,7 @@ def logged_daemon(config: Path, log: Path, timeout: float = 30.0) -> Iterator[tu
         smpp = event.get("smpp") or 0
         yield int(str(event["http"]).rsplit(":", 1)[1]), int(str(smpp)), proc.pid
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def _wait_for_event(
