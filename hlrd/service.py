@@ -181,7 +181,10 @@ class LookupService:
         else:
             lookup_id = lookup_id or new_lookup_id()
             log.info(
-                "lookup.joined", lookup_id=lookup_id, joined=shared.get_name(), **(trace or {})
+                "lookup.joined",
+                lookup_id=lookup_id,
+                joined_lookup_id=shared.get_name(),
+                **(trace or _NO_TRACE),
             )
             shared.add_done_callback(functools.partial(_deliver, mine, lookup_id))
         return mine
