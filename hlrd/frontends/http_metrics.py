@@ -10,6 +10,7 @@ count as `unmatched`/`OTHER`, and are not timed (nothing tells when they began).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from aiohttp import web
 
@@ -36,13 +37,24 @@ class HttpMetrics:
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
         self._child = metrics.child
+        # (route, method, status) -> (counter, histogram) children: one dict lookup per
+        # answer instead of two label lookups (~1 µs each). Bounded like the labels.
+        self._answers: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def answered(self, route: str, method: str, status: int, seconds: float) -> None:
-        m = self._metrics
         if method not in METHODS:
             method = OTHER
-        self._child(m.http_requests, route, method, _CODES.get(status) or str(status)).inc()
-        self._child(m.http_seconds, route).observe(seconds)
+        key = (route, method, status)
+        found = self._answers.get(key)
+        if found is None:
+            m = self._metrics
+            found = self._answers[key] = (
+                self._child(m.http_requests, route, method, _CODES.get(status) or str(status)),
+                self._child(m.http_seconds, route),
+            )
+        counter, histogram = found
+        counter.inc()
+        histogram.observe(seconds)
 
     def refused(self, status: int) -> None:
         """An answer given outside the app: the parser refused the request, the
