@@ -171,14 +171,14 @@ async def test_the_smpp_message_id_leads_to_the_lookup(
     sim: Simulator, log_lines: Callable[[], Any]
 ) -> None:
     """A platform's message id (submit_sm_resp) finds the lookup's line, also when its
-    submit joined a lookup of the same number already in flight."""
+    submit joined a lookup of the same number already in flight, or was no number."""
     async with running_daemon(sim, smpp_server=SMPP_SERVER) as (daemon, _):
         await daemon.service.wait_ready()
         assert daemon.smpp_server is not None
         conn, receipts = await bound_client(daemon.smpp_server.port, "cc", "ccpass")
         submits = [
             SubmitSm(source_addr="cc", destination_addr=number, registered_delivery=1)
-            for number in (ROAMING_EG, SLOW, SLOW)
+            for number in (ROAMING_EG, SLOW, SLOW, "not-a-number")
         ]
         resps = await asyncio.gather(*(conn.request(pdu) for pdu in submits))
         ids = [r.message_id for r in resps if isinstance(r, SubmitSmResp)]
@@ -187,12 +187,14 @@ async def test_the_smpp_message_id_leads_to_the_lookup(
     lines = await log_lines()
     done = {line["message_id"]: line for line in events(lines, "lookup.done")}
     [joined] = events(lines, "lookup.joined")
-    assert len(ids) == 3
+    [invalid] = events(lines, "smpp_server.invalid_number")
+    assert len(ids) == 4
     assert set(done) == {ids[0], ids[1]}  # the third submit joined the second's lookup
     assert done[ids[0]]["msisdn"] == "********003"
     assert done[ids[1]]["msisdn"] == "********011"
     assert joined["message_id"] == ids[2]
     assert joined["joined_lookup_id"] == done[ids[1]]["lookup_id"]  # which lookup it joined
+    assert invalid["message_id"] == ids[3]  # no lookup: its REJECTD receipt's line
 
 
 async def test_a_lookup_that_timed_out_is_not_logged_as_refused(

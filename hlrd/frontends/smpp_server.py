@@ -394,6 +394,7 @@ class _ClientHandler(Handler):
                 log.info(
                     "smpp_server.invalid_number",
                     account=name,
+                    message_id=message_id,  # its REJECTD receipt carries this id
                     number=mask_msisdn(pdu.destination_addr),
                     suppressed=suppressed,
                 )
