@@ -23,7 +23,9 @@ import structlog
 # 7+ digits, possibly with a leading + and single spaces or dashes between them.
 _DIGIT_RUN = re.compile(r"\+?\d(?:[ \-]?\d){6,}")  # \d: any script's decimal digits
 # Keys whose values are ids or addresses we generate or need for tracing, never numbers.
-_NOT_SCRUBBED = frozenset({"event", "timestamp", "level", "lookup_id", "message_id", "peer"})
+_NOT_SCRUBBED = frozenset(
+    {"event", "timestamp", "level", "lookup_id", "joined_lookup_id", "message_id", "peer"}
+)
 MAX_VALUE_CHARS = 256
 MAX_TRACEBACK_CHARS = 1024
 

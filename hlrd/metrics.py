@@ -1,8 +1,17 @@
-"""Prometheus metrics for a NOC. One registry per daemon, so tests can run several."""
+"""Prometheus metrics for a NOC. One registry per daemon, so tests can run several.
+
+Every labelled counter gets its series at 0 when the daemon starts, for every label
+set it can take (providers, accounts, routes and reasons known from the config and
+the code): a series that appears with its first event loses that event to
+Prometheus' increase(), and an alert on "rate > 0" never sees the first burst.
+The modules that own a label set create its series (`Metrics.touch`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import platform
+from collections.abc import Callable, Iterable
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from prometheus_client import (
@@ -14,11 +23,24 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from .domain.decision import KNOWN_REASONS
+from .domain.numbers import NumberProblem
 
 # *_created series double the scrape size and tell a NOC nothing here.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+def hlrd_version() -> str:
+    try:
+        return version("hlrd")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 class Children:
@@ -45,18 +67,53 @@ class Metrics:
     def __init__(self) -> None:
         self.child = Children()
         r = self.registry = CollectorRegistry()
+        # What the default registry would have shown (memory, CPU, descriptors, GC):
+        # its collectors are bound to that registry, so this one gets its own.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        self.build_info = Gauge(
+            "hlrd_build_info",
+            "Always 1; the labels say which hlrd and Python answer",
+            ["version", "python"],
+            registry=r,
+        )
+        self.build_info.labels(hlrd_version(), platform.python_version()).set(1)
         self.lookups = Counter(
-            "hlrd_lookups", "Lookups by provider and outcome", ["provider", "outcome"], registry=r
+            "hlrd_lookups",
+            "Lookups by the provider that gave the final result (none: no provider was "
+            "bound or configured) and that result's outcome",
+            ["provider", "outcome"],
+            registry=r,
         )
         self.lookup_seconds = Histogram(
             "hlrd_lookup_duration_seconds",
-            "Lookup latency, request to result",
-            ["provider"],
+            "Lookup latency, request to result, by final provider and outcome",
+            ["provider", "outcome"],
             buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.upstream_attempts = Counter(
+            "hlrd_upstream_attempts",
+            "Every provider a lookup tried, by how that try ended (ok, partial, failed, "
+            "timeout, throttled, not_bound), also tries followed by a failover",
+            ["provider", "outcome"],
+            registry=r,
+        )
+        self.failovers = Counter(
+            "hlrd_lookup_failovers",
+            "Lookups that moved on from this provider to the next one",
+            ["provider"],
             registry=r,
         )
         self.binds = Gauge(
             "hlrd_upstream_binds", "Upstream binds by state", ["provider", "state"], registry=r
+        )
+        self.binds_configured = Gauge(
+            "hlrd_upstream_binds_configured",
+            "Upstream binds configured (upstream.providers.binds)",
+            ["provider"],
+            registry=r,
         )
         self.in_flight = Gauge(
             "hlrd_upstream_window_in_flight",
@@ -66,6 +123,13 @@ class Metrics:
         )
         self.queued = Gauge(
             "hlrd_upstream_queued", "Lookups waiting for a rate slot", ["provider"], registry=r
+        )
+        self.queue_limit = Gauge(
+            "hlrd_upstream_queue_limit",
+            "Lookups that may wait for a rate slot before the provider refuses more "
+            "(lookup.max_queue)",
+            ["provider"],
+            registry=r,
         )
         self.rate = Gauge(
             "hlrd_upstream_rate_tps", "Current send rate limit", ["provider"], registry=r
@@ -82,9 +146,13 @@ class Metrics:
             ["verdict", "reason"],
             registry=r,
         )
+        for verdict, reasons in KNOWN_REASONS.items():
+            for reason in reasons:
+                self.touch(self.decisions, verdict.value, reason)
         self.rejected_numbers = Counter(
             "hlrd_rejected_numbers", "Numbers refused before lookup", ["problem"], registry=r
         )
+        self.touch_each(self.rejected_numbers, (), [p.value for p in NumberProblem])
         self.receipts_discarded = Counter(
             "hlrd_upstream_receipts_discarded",
             "Upstream receipts not taken as any lookup's answer, by reason",
@@ -106,6 +174,32 @@ class Metrics:
             ["frontend", "reason"],
             registry=r,
         )
+        self.http_requests = Counter(
+            "hlrd_http_requests",
+            "HTTP answers by route template (unmatched: no route, or refused before "
+            "routing), method (OTHER: any but the usual ones, or unreadable) and status code",
+            ["route", "method", "code"],
+            registry=r,
+        )
+        self.http_seconds = Histogram(
+            "hlrd_http_request_duration_seconds",
+            "HTTP request handling time by route template (requests refused by the "
+            "parser or at accept are counted, not timed)",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+
+    def touch(self, metric: Counter | Histogram, *labels: str) -> None:
+        """Create the series for `labels` now, at 0."""
+        self.child(metric, *labels)
+
+    def touch_each(
+        self, metric: Counter | Histogram, prefix: tuple[str, ...], last: Iterable[str]
+    ) -> None:
+        """`touch(metric, *prefix, value)` for each value of the last label."""
+        for value in last:
+            self.child(metric, *prefix, value)
 
     def watch(self, gauge: Gauge, labels: tuple[str, ...], fn: Callable[[], float]) -> None:
         gauge.labels(*labels).set_function(fn)

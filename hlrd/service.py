@@ -10,7 +10,7 @@ import asyncio
 import functools
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import structlog
@@ -26,6 +26,14 @@ from .upstream.base import NOT_BOUND, Provider, ProviderError
 
 log = structlog.get_logger("hlrd.service")
 
+# What a provider attempt that sent nothing, for want of a bind, is counted as.
+NOT_BOUND_OUTCOME = "not_bound"
+ATTEMPT_OUTCOMES = (*(o.value for o in Outcome), NOT_BOUND_OUTCOME)
+# A caller's own ids for a lookup's log lines ({"message_id": ...}, {"request_id": ...}),
+# so a platform's or a client's id leads to the lookup. Front ends choose the keys.
+Trace = Mapping[str, str]
+_NO_TRACE: Trace = {}
+
 
 class ShuttingDown(Exception):
     """The service no longer takes lookups."""
@@ -35,6 +43,9 @@ class ShuttingDown(Exception):
 class Check:
     result: LookupResult
     decision: Decision
+
+
+_ANSWERED = frozenset({Outcome.OK, Outcome.PARTIAL})
 
 
 def _ms(since: float) -> float:
@@ -95,9 +106,22 @@ class LookupService:
         self.config = config
         self.providers = list(providers)
         self.metrics = metrics
-        self._inflight: dict[str, asyncio.Future[LookupResult]] = {}
+        self._inflight: dict[str, asyncio.Task[LookupResult]] = {}  # named by lookup id
         self._tasks: set[asyncio.Task[LookupResult]] = set()
         self.accepting = True
+        self._create_series()
+
+    def _create_series(self) -> None:
+        """Every series a lookup can count, at 0 from the start."""
+        m = self.metrics
+        for p in self.providers:
+            m.touch_each(m.lookups, (p.name,), [o.value for o in Outcome])
+            m.touch_each(m.lookup_seconds, (p.name,), [o.value for o in Outcome])
+            m.touch_each(m.upstream_attempts, (p.name,), ATTEMPT_OUTCOMES)
+            m.touch(m.failovers, p.name)
+        # "none": no provider bound (or none configured); such a lookup has failed.
+        m.touch(m.lookups, "none", Outcome.FAILED.value)
+        m.touch(m.lookup_seconds, "none", Outcome.FAILED.value)
 
     @property
     def ready(self) -> bool:
@@ -123,16 +147,23 @@ class LookupService:
             self.metrics.rejected_numbers.labels(exc.problem.value).inc()
             raise
 
-    async def lookup(self, msisdn: Msisdn, lookup_id: str | None = None) -> LookupResult:
+    async def lookup(
+        self, msisdn: Msisdn, lookup_id: str | None = None, trace: Trace | None = None
+    ) -> LookupResult:
         """Concurrent lookups of one number share one upstream query."""
-        return await self.begin(msisdn, lookup_id)
+        return await self.begin(msisdn, lookup_id, trace)
 
-    def begin(self, msisdn: Msisdn, lookup_id: str | None = None) -> asyncio.Future[LookupResult]:
+    def begin(
+        self, msisdn: Msisdn, lookup_id: str | None = None, trace: Trace | None = None
+    ) -> asyncio.Future[LookupResult]:
         """Start (or join) a lookup and return this caller's future of its result.
 
         The future is the caller's own: cancelling it (an HTTP client that went away)
         never cancels the query others may share. Front ends that answer by callback
         (the SMPP server) add a done-callback instead of awaiting: no task of theirs.
+        `trace` goes into the lookup's log lines; a caller that joins a lookup in
+        flight gets a `lookup.joined` line with its own id, its trace and the shared
+        lookup's id (whose `lookup.done` has the result).
         """
         if not self.accepting:
             raise ShuttingDown("hlrd is shutting down")
@@ -141,32 +172,42 @@ class LookupService:
         shared = self._inflight.get(msisdn.e164)
         if shared is None or shared.done():
             lookup_id = lookup_id or new_lookup_id()
-            shared = loop.create_task(self._lookup(msisdn, lookup_id))
+            shared = loop.create_task(
+                self._lookup(msisdn, lookup_id, trace or _NO_TRACE), name=lookup_id
+            )
             self._inflight[msisdn.e164] = shared
             self._tasks.add(shared)
             shared.add_done_callback(functools.partial(_deliver, mine, None))
         else:
-            shared.add_done_callback(
-                functools.partial(_deliver, mine, lookup_id or new_lookup_id())
+            lookup_id = lookup_id or new_lookup_id()
+            log.info(
+                "lookup.joined",
+                lookup_id=lookup_id,
+                joined_lookup_id=shared.get_name(),
+                **(trace or _NO_TRACE),
             )
+            shared.add_done_callback(functools.partial(_deliver, mine, lookup_id))
         return mine
 
-    async def _lookup(self, msisdn: Msisdn, lookup_id: str) -> LookupResult:
+    async def _lookup(self, msisdn: Msisdn, lookup_id: str, trace: Trace) -> LookupResult:
         task = asyncio.current_task()
         try:
-            return await self._look_up(msisdn, lookup_id)
+            return await self._look_up(msisdn, lookup_id, trace)
         finally:  # here, not in a done-callback: one event-loop callback less per lookup
             self._tasks.discard(task)
             if self._inflight.get(msisdn.e164) is task:
                 del self._inflight[msisdn.e164]
 
-    async def _look_up(self, msisdn: Msisdn, lookup_id: str) -> LookupResult:
+    async def _look_up(self, msisdn: Msisdn, lookup_id: str, trace: Trace) -> LookupResult:
         started = time.perf_counter()
         masked = mask_msisdn(msisdn.e164)
+        m = self.metrics
+        child = m.child
         last: LookupResult | None = None
         unbound = 0  # providers that failed for want of a bind
         deadline = started + self.config.lookup.timeout_s
-        for provider in self._ordered():
+        ordered = self._ordered()
+        for i, provider in enumerate(ordered):
             sent = time.perf_counter()
             try:
                 if provider.max_lookup_s <= deadline - sent:  # it gives up first
@@ -178,9 +219,17 @@ class LookupService:
                 last = _failed(
                     lookup_id, msisdn, provider, Outcome.TIMEOUT, "lookup timed out", _ms(sent)
                 )
+                child(m.upstream_attempts, provider.name, Outcome.TIMEOUT.value).inc()
                 break
             except ProviderError as exc:
                 not_bound = str(exc) == NOT_BOUND  # nothing was sent
+                child(
+                    m.upstream_attempts,
+                    provider.name,
+                    NOT_BOUND_OUTCOME if not_bound else exc.outcome,
+                ).inc()
+                if i + 1 < len(ordered):
+                    child(m.failovers, provider.name).inc()
                 last = _failed(
                     lookup_id,
                     msisdn,
@@ -197,6 +246,7 @@ class LookupService:
                     provider=provider.name,
                     outcome=exc.outcome,
                     error=str(exc),
+                    **trace,
                 )
                 continue
             done = time.perf_counter()
@@ -212,6 +262,7 @@ class LookupService:
                     total_ms=round((done - started) * 1000, 3),
                 ),
             )
+            child(m.upstream_attempts, provider.name, last.outcome.value).inc()
             break
         if last is None:
             last = LookupResult(
@@ -230,10 +281,12 @@ class LookupService:
                 last,
                 timings=Timings(last.timings.upstream_ms, total_ms=round(elapsed * 1000, 3)),
             )
-        child = self.metrics.child
-        child(self.metrics.lookups, last.provider, last.outcome.value).inc()
-        child(self.metrics.lookup_seconds, last.provider).observe(elapsed)
-        log.info(
+        outcome = last.outcome.value
+        child(m.lookups, last.provider, outcome).inc()
+        child(m.lookup_seconds, last.provider, outcome).observe(elapsed)
+        # A lookup without an answer is what an operator looks for: above INFO, so a
+        # daemon logging at WARNING still shows it.
+        (log.info if last.outcome in _ANSWERED else log.warning)(
             "lookup.done",
             lookup_id=lookup_id,
             msisdn=masked,
@@ -242,6 +295,7 @@ class LookupService:
             reachability=last.reachability.value,
             roaming=last.roaming.value,
             ms=round(elapsed * 1000, 1),
+            **trace,
         )
         return last
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 import pytest
 
-from hlrd.domain.decision import Decision, Policy, Verdict, decide
+from hlrd.domain.decision import KNOWN_REASONS, Decision, Policy, Verdict, decide
 from hlrd.domain.derive import derive
 from hlrd.domain.numbers import Msisdn
 from hlrd.domain.result import (
@@ -339,6 +340,36 @@ def test_failed_lookup_is_unknown(
     d = decide(lookup, Policy(fail_closed=fail_closed))
     assert d == Decision(Verdict.UNKNOWN, (f"lookup_{outcome.value}",), call=call)
     assert d.digit == digit
+
+
+def test_every_reason_decide_gives_is_one_the_metrics_create_at_start() -> None:
+    """hlrd_decisions_total's series exist from start for KNOWN_REASONS only: a reason
+    outside it would appear with its first event, which increase() does not see."""
+    policies = [
+        Policy(),
+        Policy(
+            block_zones=frozenset(Zone),
+            block_countries=frozenset({"DE"}),
+            block_restricted=True,
+        ),
+    ]
+    given: set[tuple[Verdict, str]] = set()
+    for outcome, reach, roaming, zone, country, policy in itertools.product(
+        Outcome, Reachability, RoamingStatus, Zone, ("DE", "EG", None), policies
+    ):
+        lookup = replace(
+            BASE,
+            outcome=outcome,
+            reachability=reach,
+            roaming=roaming,
+            zone=zone,
+            visited_country=country,
+        )
+        d = decide(lookup, policy)
+        given.update((d.verdict, r.split(":")[0]) for r in d.reasons or ("none",))
+    known = {(v, r) for v, reasons in KNOWN_REASONS.items() for r in reasons}
+    assert given <= known
+    assert known - given == set()  # and the table holds nothing decide() cannot give
 
 
 @pytest.mark.parametrize(

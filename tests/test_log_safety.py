@@ -63,9 +63,13 @@ def test_ids_we_generate_are_left_readable() -> None:
     structlog.get_logger("t").info(
         "lookup.done", lookup_id="1234567890abcdef", message_id="1795464740000001"
     )
-    line = _lines(out)[0]
+    structlog.get_logger("t").info(
+        "lookup.joined", lookup_id="0123456789abcdef", joined_lookup_id="1234567890abcdef"
+    )
+    line, joined = _lines(out)
     assert line["lookup_id"] == "1234567890abcdef"
     assert line["message_id"] == "1795464740000001"
+    assert joined["joined_lookup_id"] == "1234567890abcdef"
 
 
 def test_a_log_budget_allows_a_burst_then_reports_what_it_suppressed() -> None:

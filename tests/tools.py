@@ -8,6 +8,7 @@ run names each missing tool and how to install it, so a skip is never silent.
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -19,10 +20,21 @@ def required() -> bool:
     return os.environ.get("HLRD_REQUIRE_TOOLS") == "1" or bool(os.environ.get("CI"))
 
 
-def unavailable(tool: str, install: str, test: str) -> None:
+def unavailable(tool: str, install: str, test: str = "") -> None:
     """Skip (or, where tools are required, fail) the running test: `tool` is absent."""
     why = f"{tool} not found: {install}"
     if required():
         pytest.fail(why + " (HLRD_REQUIRE_TOOLS=1)")
-    missing.setdefault(tool, (install, []))[1].append(test)
+    missing.setdefault(tool, (install, []))[1].append(
+        test or os.environ.get("PYTEST_CURRENT_TEST", "?")
+    )
     pytest.skip(why)
+
+
+def require_tool(name: str, apt_package: str) -> str:
+    """The path of program `name`; skips (fails under HLRD_REQUIRE_TOOLS=1) without it."""
+    found = shutil.which(name)
+    if found is None:
+        unavailable(name, f"apt-get install -y {apt_package}")
+    assert found is not None
+    return found

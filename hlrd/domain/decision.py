@@ -20,6 +20,28 @@ class Verdict(StrEnum):
     UNKNOWN = "unknown"
 
 
+# Every reason decide() can give, by verdict, as counted (the part before ":"; allow
+# gives none): metrics create these series at start. tests/test_decision.py checks
+# that decide() never gives one outside this table.
+KNOWN_REASONS: dict[Verdict, tuple[str, ...]] = {
+    Verdict.ALLOW: ("none",),
+    Verdict.BLOCK: (
+        "absent",
+        "invalid_subscriber",
+        "restricted",
+        "roaming_country_blocked",
+        *(f"roaming_{z.value.lower()}" for z in Zone),
+    ),
+    Verdict.UNKNOWN: (
+        "lookup_failed",
+        "lookup_timeout",
+        "lookup_throttled",
+        "reachability_unknown",
+        "roaming_unknown",
+    ),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     block_zones: frozenset[Zone] = frozenset({Zone.NON_EEA})

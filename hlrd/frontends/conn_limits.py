@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 
 class ConnectionLimiter:
+    REASONS = ("total", "per_ip")  # why admit() refuses
+
     def __init__(
         self,
         max_total: int,

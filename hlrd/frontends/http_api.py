@@ -8,6 +8,10 @@ logged here, masked. Nothing a client sends may turn into a 5xx or a traceback: 
 handler's unexpected exception answers 500 `internal_error` and is logged by type and
 place only (its message could quote the number). Requests aiohttp's parser refuses
 never reach this module; `http_server.py` answers those.
+
+Every answer carries `X-Lookup-Id` (the lookup's id, or a fresh one when no lookup
+ran) and echoes the caller's `X-Request-Id` / `x-correlator` (`request_ids.py`), and
+is counted in `hlrd_http_requests_total` by route template (`http_metrics.py`).
 """
 
 from __future__ import annotations
@@ -28,13 +32,20 @@ from ..domain.result import LookupResult, Outcome
 from ..log_budget import LogBudget
 from ..metrics import Metrics
 from ..service import LookupService, ShuttingDown, new_lookup_id
+from .http_metrics import UNMATCHED, HttpMetrics, route_of
+from .request_ids import caller_ids
 
 log = structlog.get_logger("hlrd.http")
 
 SERVICE_KEY = web.AppKey("service", LookupService)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 TOKENS_KEY = web.AppKey("tokens", tuple)
+HTTP_METRICS_KEY = web.AppKey("http_metrics", HttpMetrics)
 LOOKUP_ID_KEY = web.RequestKey("lookup_id", str)
+REQUEST_ID_KEY = web.RequestKey("request_id", str)  # the caller's, for log lines
+# Set when a lookup ran: its `lookup.done` line tells how it ended, so an error
+# status it answers (429, 502, 504) is no refusal to log again.
+LOOKED_UP_KEY = web.RequestKey("looked_up", bool)
 # Refusals are logged per request, but one client must not decide the log's volume:
 # beyond the budget they are counted and the next line carries the count.
 REFUSAL_BUDGET_KEY = web.AppKey("refusal_log_budget", LogBudget)
@@ -78,23 +89,34 @@ def error(
 
 @web.middleware
 async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Auth on /v1, JSON (or "1") for every failure, and a masked log of refusals.
+    """Auth on /v1, JSON (or "1") for every failure, ids on every answer, a count of
+    every answer, and a masked log of refusals.
 
-    Answered lookups are logged once, as `lookup.done`, by the service; a request
-    line per success would double the log volume for nothing.
+    Lookups are logged once, as `lookup.done`, by the service, however they ended; a
+    request line per lookup would double the log volume for nothing.
     """
     started = time.perf_counter()
+    request[LOOKUP_ID_KEY] = lookup_id = new_lookup_id()
+    ids = caller_ids(request.headers)
+    if ids:
+        request[REQUEST_ID_KEY] = next(iter(ids.values()))  # X-Request-Id before x-correlator
     resp = await _answer(request, handler)
-    if resp.status >= 400 and request.path.startswith("/v1/"):
+    resp.headers["X-Lookup-Id"] = lookup_id
+    for name, value in ids.items():
+        resp.headers[name] = value
+    seconds = time.perf_counter() - started
+    request.app[HTTP_METRICS_KEY].answered(route_of(request), request.method, resp.status, seconds)
+    if resp.status >= 400 and request.path.startswith("/v1/") and LOOKED_UP_KEY not in request:
         suppressed = request.app[REFUSAL_BUDGET_KEY].take()
         if suppressed is not None:
             log.info(
                 "http.refused",
                 status=resp.status,
-                lookup_id=request.get(LOOKUP_ID_KEY),
+                lookup_id=lookup_id,
+                request_id=request.get(REQUEST_ID_KEY),
                 route=_route_name(request),
                 number=mask_msisdn(request.match_info.get("number", "")),
-                ms=round((time.perf_counter() - started) * 1000, 2),
+                ms=round(seconds * 1000, 2),
                 suppressed=suppressed,
             )
     return resp
@@ -105,7 +127,7 @@ def _route_name(request: web.Request) -> str:
     if resource is not None:
         return resource.canonical
     segments = request.path.split("/")
-    return segments[2] if len(segments) > 2 and segments[2] in _KNOWN_SEGMENTS else "unmatched"
+    return segments[2] if len(segments) > 2 and segments[2] in _KNOWN_SEGMENTS else UNMATCHED
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -155,6 +177,7 @@ def _log_internal_error(request: web.Request, exc: Exception) -> None:
         where=where,
         route=_route_name(request),
         lookup_id=request.get(LOOKUP_ID_KEY),
+        request_id=request.get(REQUEST_ID_KEY),
         suppressed=suppressed,
     )
 
@@ -175,20 +198,21 @@ async def _looked_up(request: web.Request) -> LookupResult | web.Response:
     msisdn = _normalize(request)
     if isinstance(msisdn, web.Response):
         return msisdn
-    request[LOOKUP_ID_KEY] = lookup_id = new_lookup_id()
+    request_id = request.get(REQUEST_ID_KEY)
+    trace = {"request_id": request_id} if request_id is not None else None
     try:
-        return await request.app[SERVICE_KEY].lookup(msisdn, lookup_id)
+        result = await request.app[SERVICE_KEY].lookup(msisdn, request[LOOKUP_ID_KEY], trace)
     except ShuttingDown:
         return error(request, 503, "shutting_down", "hlrd is shutting down; retry elsewhere")
+    request[LOOKED_UP_KEY] = True
+    return result
 
 
 async def _lookup(request: web.Request) -> web.StreamResponse:
     result = await _looked_up(request)
     if isinstance(result, web.Response):
         return result
-    resp = web.json_response(result.to_dict(), status=_OUTCOME_STATUS[result.outcome])
-    resp.headers["X-Lookup-Id"] = result.lookup_id
-    return resp
+    return web.json_response(result.to_dict(), status=_OUTCOME_STATUS[result.outcome])
 
 
 async def _check(request: web.Request) -> web.StreamResponse:
@@ -197,18 +221,15 @@ async def _check(request: web.Request) -> web.StreamResponse:
         return result
     d = request.app[SERVICE_KEY].decide(result)
     if _digit_mode(request):
-        resp = web.Response(text=d.digit, content_type="text/plain")
-    else:
-        resp = web.json_response(
-            {
-                "decision": d.verdict.value,
-                "call": d.call,
-                "reasons": list(d.reasons),
-                "lookup": result.to_dict(),
-            }
-        )
-    resp.headers["X-Lookup-Id"] = result.lookup_id
-    return resp
+        return web.Response(text=d.digit, content_type="text/plain")
+    return web.json_response(
+        {
+            "decision": d.verdict.value,
+            "call": d.call,
+            "reasons": list(d.reasons),
+            "lookup": result.to_dict(),
+        }
+    )
 
 
 async def _healthz(_: web.Request) -> web.Response:
@@ -230,6 +251,21 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(body=metrics.render(), headers={"Content-Type": metrics.content_type})
 
 
+# Each GET route with the statuses it can answer: their series exist from the start.
+_V1_REFUSALS = (400, 401, 500, 503)  # bad number or format, no token, a bug, shutting down
+_ROUTES: tuple[tuple[str, Handler, tuple[int, ...]], ...] = (
+    (
+        "/v1/lookup/{number}",
+        _lookup,
+        (200, *_V1_REFUSALS, *sorted(set(_OUTCOME_STATUS.values()) - {200})),
+    ),
+    ("/v1/check/{number}", _check, (200, *_V1_REFUSALS)),
+    ("/healthz", _healthz, (200,)),
+    ("/readyz", _readyz, (200, 503)),
+    ("/metrics", _metrics, (200,)),
+)
+
+
 def make_app(service: LookupService, metrics: Metrics, tokens: tuple[str, ...]) -> web.Application:
     app = web.Application(middlewares=[_guard])
     app[SERVICE_KEY] = service
@@ -237,9 +273,9 @@ def make_app(service: LookupService, metrics: Metrics, tokens: tuple[str, ...]) 
     app[TOKENS_KEY] = tokens
     app[REFUSAL_BUDGET_KEY] = LogBudget(burst=100, interval_s=10.0)
     app[INTERNAL_BUDGET_KEY] = LogBudget(burst=5, interval_s=10.0)
-    app.router.add_get("/v1/lookup/{number}", _lookup)
-    app.router.add_get("/v1/check/{number}", _check)
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/readyz", _readyz)
-    app.router.add_get("/metrics", _metrics)
+    app[HTTP_METRICS_KEY] = http_metrics = HttpMetrics(metrics)
+    for path, handler, codes in _ROUTES:
+        app.router.add_get(path, handler)
+        http_metrics.create_route_series(path, codes)
+    http_metrics.create_route_series(UNMATCHED, (404,))
     return app

@@ -15,6 +15,9 @@ descriptors. Here each connection is an aiohttp `RequestHandler` with:
 - refused requests (bad request line, over-long path or headers, bad header bytes)
   answered with a JSON error (`1` when the refused line asked for `format=digit`),
   logged as one masked line per budget, never with a traceback.
+
+Both kinds of refusal carry an `X-Lookup-Id` like every other answer (a fresh one,
+also in the refusal's log line) and are counted in `hlrd_http_requests_total`.
 """
 
 from __future__ import annotations
@@ -40,22 +43,33 @@ from aiohttp.web_request import BaseRequest
 from ..config import HttpConfig
 from ..log_budget import LogBudget
 from ..metrics import Metrics
+from ..service import new_lookup_id
 from .conn_limits import ConnectionLimiter
+from .http_metrics import HttpMetrics
 
 log = structlog.get_logger("hlrd.http")
 
 FRONTEND = "http"
+# Why hlrd closes an HTTP connection (hlrd_client_connections_closed_total{reason}).
+CLOSE_REASONS = ("header_timeout", "idle_timeout", "send_timeout")
 _REFUSED_BODY = (
     b'{"error": {"code": "too_many_connections", '
     b'"message": "hlrd has too many connections; retry later"}}'
 )
-REFUSED_ANSWER = (
+_REFUSED_HEAD = (
     b"HTTP/1.1 503 Service Unavailable\r\n"
     b"Content-Type: application/json\r\n"
     b"Content-Length: " + str(len(_REFUSED_BODY)).encode() + b"\r\n"
     b"Retry-After: 1\r\n"
-    b"Connection: close\r\n\r\n" + _REFUSED_BODY
+    b"Connection: close\r\n"
 )
+
+
+def refused_answer(lookup_id: str) -> bytes:
+    """The whole 503 for a connection over the caps, written without aiohttp."""
+    return _REFUSED_HEAD + b"X-Lookup-Id: " + lookup_id.encode() + b"\r\n\r\n" + _REFUSED_BODY
+
+
 # A refused request line that asked for the digit answer (a dialer that did not
 # encode the spaces of a number) still gets one it can read: "1", do not call. The
 # parser's message quotes the line; its query is read as a served request's would be.
@@ -69,9 +83,13 @@ class _Shared:
         self.header_timeout_s = cfg.header_timeout_s
         self.idle_timeout_s = cfg.idle_timeout_s
         self.metrics = metrics
+        self.requests = HttpMetrics(metrics)
+        self.requests.create_refusal_series()
         self.limiter = ConnectionLimiter(
             max_connections, cfg.max_connections_per_ip, on_refuse=self._refused
         )
+        metrics.touch_each(metrics.connections_refused, (FRONTEND,), ConnectionLimiter.REASONS)
+        metrics.touch_each(metrics.connections_closed, (FRONTEND,), CLOSE_REASONS)
         self._refusals = LogBudget(burst=1, interval_s=10.0)
         self._closes = LogBudget(burst=1, interval_s=10.0)
         self._bad_requests = LogBudget(burst=5, interval_s=10.0)
@@ -97,12 +115,14 @@ class _Shared:
         if suppressed is not None:
             log.info("http.connection_closed", reason=reason, suppressed=suppressed)
 
-    def bad_request(self, status: int, exc: BaseException | None) -> None:
+    def bad_request(self, status: int, exc: BaseException | None, lookup_id: str) -> None:
+        self.requests.refused(status)
         suppressed = self._bad_requests.take()
         if suppressed is not None:
             log.info(
                 "http.bad_request",
                 status=status,
+                lookup_id=lookup_id,
                 error=type(exc).__name__ if exc is not None else None,
                 suppressed=suppressed,
             )
@@ -170,8 +190,9 @@ class _Connection(RequestHandler):
         ip = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
         if self._shared.limiter.admit(ip) is not None:
             tr = cast(asyncio.Transport, transport)
-            tr.write(REFUSED_ANSWER)
+            tr.write(refused_answer(new_lookup_id()))
             tr.close()
+            self._shared.requests.refused(503)
             return
         self._peer_ip = ip
         self._admitted = True
@@ -233,9 +254,10 @@ class _Connection(RequestHandler):
         """JSON (or "1") instead of aiohttp's text echo, and no traceback."""
         if request.writer.output_size > 0:
             raise ConnectionError("the answer was partly sent; nothing more to say")
+        lookup_id = new_lookup_id()
         if isinstance(exc, HttpProcessingError):
             status, text = _refusal(exc)
-            self._shared.bad_request(status, exc)
+            self._shared.bad_request(status, exc, lookup_id)
             resp: web.Response = (
                 web.Response(status=status, text="1", content_type="text/plain")
                 if _wants_digit(exc)
@@ -243,11 +265,13 @@ class _Connection(RequestHandler):
             )
         else:
             self._shared.server_error("request failed", exc)
+            self._shared.requests.refused(status)
             resp = (
                 web.Response(status=status, text="1", content_type="text/plain")
                 if request.query.get("format") == "digit"
                 else _json_error(status, "internal_error", "hlrd could not answer this request")
             )
+        resp.headers["X-Lookup-Id"] = lookup_id
         resp.force_close()
         return resp
 

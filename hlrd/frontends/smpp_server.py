@@ -40,10 +40,11 @@ from ..metrics import Metrics
 from ..service import LookupService, ShuttingDown
 from ..smpp.constants import CommandId, MessageState, Status
 from ..smpp.flow import TokenBucket
+from ..smpp.outbox import EVENTS as OUTBOX_EVENTS
 from ..smpp.outbox import ReceiptOutbox
 from ..smpp.pdu import Bind, Pdu, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp, make_response
 from ..smpp.receipts import STAT_TO_STATE
-from ..smpp.transport import Handler, LinkConfig, SmppConnection, serve
+from ..smpp.transport import MISBEHAVIOUR_REASONS, Handler, LinkConfig, SmppConnection, serve
 from .bind_guard import BindGuard
 from .conn_limits import ConnectionLimiter
 from .smpp_receipts import build_receipt, stat_and_err
@@ -51,6 +52,19 @@ from .smpp_receipts import build_receipt, stat_and_err
 log = structlog.get_logger("hlrd.smpp_server")
 
 MAX_REMEMBERED = 100_000
+FRONTEND = "smpp"
+UNKNOWN_ACCOUNT = "?"  # a bind whose system_id is no account's, or from a locked-out address
+# (status, reason) of failed binds, for a known account and for UNKNOWN_ACCOUNT.
+_ACCOUNT_BIND_FAILURES = (
+    (Status.ESME_RINVPASWD, "wrong_password"),
+    (Status.ESME_RBINDFAIL, "address_not_allowed"),
+    (Status.ESME_RBINDFAIL, "too_many_binds"),
+)
+_UNKNOWN_BIND_FAILURES = (
+    (Status.ESME_RINVSYSID, "unknown_system_id"),
+    (Status.ESME_RBINDFAIL, "locked_out"),
+)
+_SUBMIT_REFUSALS = (Status.ESME_RMSGQFUL, Status.ESME_RINVDSTADR)
 
 
 @dataclass
@@ -105,6 +119,24 @@ class _ServerMetrics:
         self.connections = metrics.connections
         self.refused = metrics.connections_refused
         self.closed = metrics.connections_closed
+        self._metrics = metrics
+
+    def create_series(self, accounts: list[str]) -> None:
+        """Every series the front end can count, at 0 from the start."""
+        m = self._metrics
+        m.touch_each(self.refused, (FRONTEND,), ConnectionLimiter.REASONS)
+        m.touch_each(self.closed, (FRONTEND,), MISBEHAVIOUR_REASONS)
+        for name in accounts:
+            m.touch(self.submits, name)
+            m.touch(self.throttled, name)
+            m.touch_each(self.receipts, (name,), OUTBOX_EVENTS)
+            m.touch_each(self.rejected, (name,), {s.name for s in _SUBMIT_REFUSALS})
+            for status, reason in _ACCOUNT_BIND_FAILURES:
+                m.touch(self.rejected, name, status.name)
+                m.touch(self.bind_failures, name, reason)
+        for status, reason in _UNKNOWN_BIND_FAILURES:
+            m.touch(self.rejected, UNKNOWN_ACCOUNT, status.name)
+            m.touch(self.bind_failures, UNKNOWN_ACCOUNT, reason)
 
 
 class SmppFrontend:
@@ -122,11 +154,12 @@ class SmppFrontend:
         self.accounts = {a.system_id: _AccountState(a, TokenBucket(a.tps)) for a in config.accounts}
         for name, state in self.accounts.items():
             self.m.binds.labels(name).set_function(functools.partial(_bind_count, state))
+        self.m.create_series(list(self.accounts))
         self.outbox: ReceiptOutbox | None = None
         self.limiter = ConnectionLimiter(
             config.max_connections, config.max_connections_per_ip, self._refused
         )
-        self.m.connections.labels("smpp").set_function(lambda: self.limiter.total)
+        self.m.connections.labels(FRONTEND).set_function(lambda: self.limiter.total)
         self.bind_guard = BindGuard(
             config.max_bind_failures, config.bind_failure_window_s, self._now
         )
@@ -186,7 +219,7 @@ class SmppFrontend:
         return self.clock()
 
     def _refused(self, reason: str) -> None:
-        self.m.child(self.m.refused, "smpp", reason).inc()
+        self.m.child(self.m.refused, FRONTEND, reason).inc()
 
     def _on_outbox(self, account: str, event: str) -> None:
         self.m.child(self.m.receipts, account, event).inc()
@@ -225,7 +258,7 @@ class _ClientHandler(Handler):
         return self.bound_log.take()
 
     def misbehaved(self, conn: SmppConnection, reason: str) -> None:
-        self.server.m.child(self.server.m.closed, "smpp", reason).inc()
+        self.server.m.child(self.server.m.closed, FRONTEND, reason).inc()
 
     def connection_lost(self, conn: SmppConnection, exc: Exception | None) -> None:
         if not self.admitted:
@@ -268,10 +301,14 @@ class _ClientHandler(Handler):
         server = self.server
         if server.bind_guard.locked(self.ip):
             # Even the right password: a guesser must learn nothing while locked out.
-            return self._bind_failed(conn, pdu, Status.ESME_RBINDFAIL, "?", "locked_out")
+            return self._bind_failed(
+                conn, pdu, Status.ESME_RBINDFAIL, UNKNOWN_ACCOUNT, "locked_out"
+            )
         state = server.accounts.get(pdu.system_id)
         if state is None:
-            return self._bind_failed(conn, pdu, Status.ESME_RINVSYSID, "?", "unknown_system_id")
+            return self._bind_failed(
+                conn, pdu, Status.ESME_RINVSYSID, UNKNOWN_ACCOUNT, "unknown_system_id"
+            )
         account = state.account
         name = account.system_id
         if not hmac.compare_digest(pdu.password.encode(), account.password.encode()):
@@ -343,7 +380,8 @@ class _ClientHandler(Handler):
         receipt_for = functools.partial(self._receipt, conn, pdu, message_id)
         if msisdn is not None:
             try:
-                lookup = server.service.begin(msisdn)
+                # The platform's id for this lookup goes into its log lines.
+                lookup = server.service.begin(msisdn, trace={"message_id": message_id})
             except ShuttingDown:
                 result: LookupResult | None = _not_looked_up(msisdn, "hlrd is shutting down")
             else:
@@ -356,6 +394,7 @@ class _ClientHandler(Handler):
                 log.info(
                     "smpp_server.invalid_number",
                     account=name,
+                    message_id=message_id,  # its REJECTD receipt carries this id
                     number=mask_msisdn(pdu.destination_addr),
                     suppressed=suppressed,
                 )

@@ -33,6 +33,8 @@ from .transport import SmppConnection
 
 log = structlog.get_logger("hlrd.smpp.outbox")
 
+EVENTS = ("sent", "acked", "retried", "expired", "overflowed")  # what the listener hears
+
 
 @dataclass(slots=True)
 class OutboxStats:

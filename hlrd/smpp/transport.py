@@ -119,6 +119,9 @@ _UNBOUND_LOG = LogBudget(burst=20, interval_s=10.0)
 # the link stops reading and works off the rest on the next turns.
 MAX_PDUS_PER_TURN = 1000
 
+# Why a link is closed for its peer's conduct (Handler.misbehaved).
+MISBEHAVIOUR_REASONS = ("errors", "framing", "bind_timeout")
+
 
 class Handler:
     """Application hooks. Subclass and override what you need."""

@@ -70,6 +70,16 @@ MAX_EARLY_RECEIPTS = 10_000
 # An address with at least this many digits names a subscriber; shorter ones are
 # short codes or service names ("hlrd", "12345") and say nothing about whose it is.
 MIN_NUMBER_DIGITS = 7
+# Why a receipt was taken by no lookup (hlrd_upstream_receipts_discarded_total{reason}).
+DISCARD_REASONS = (
+    "other_number",
+    "ambiguous",
+    "expired",
+    "link_lost",
+    "replaced",
+    "overflow",
+    "not_a_receipt",
+)
 
 
 @dataclass(slots=True, eq=False)
@@ -235,6 +245,11 @@ class SmppProvider:
             metrics.watch(metrics.in_flight, (n,), self._in_flight)
             metrics.watch(metrics.queued, (n,), lambda: len(self._queue))
             metrics.watch(metrics.rate, (n,), lambda: self.rate.current)
+            metrics.queue_limit.labels(n).set(max_queue)
+            metrics.binds_configured.labels(n).set(cfg.binds)
+            metrics.touch(metrics.throttled, n)
+            metrics.touch(metrics.retries, n)
+            metrics.touch_each(metrics.receipts_discarded, (n,), DISCARD_REASONS)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -406,7 +421,7 @@ class SmppProvider:
         if resp.status == Status.ESME_RTHROTTLED:
             self.rate.throttled()
             if self.metrics is not None:
-                self.metrics.throttled.labels(self.name).inc()
+                self.metrics.child(self.metrics.throttled, self.name).inc()
             job.attempts -= 1  # not the link's fault: does not count as an attempt
             self._enqueue(job, front=True)
             return
@@ -513,7 +528,7 @@ class SmppProvider:
             why=why,
         )
         if self.metrics is not None:
-            self.metrics.retries.labels(self.name).inc()
+            self.metrics.child(self.metrics.retries, self.name).inc()
         self._unpend(job)
         job.key = None
         self._enqueue(job, front=True)
