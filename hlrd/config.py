@@ -135,6 +135,22 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """Where answers outlive a restart. Numbers are kept only as keyed hashes."""
+
+    backend: str = "sqlite"  # the embedded default; a shared engine can come later
+    data_dir: str = "data"  # HLRD_DATA_DIR overrides; created on first start
+    # The HMAC key for number hashes: from this environment variable (hex, >= 32
+    # bytes), else from `hash_key_file` (default <data_dir>/hash.key, created 0600).
+    hash_key_env: str = ""
+    hash_key: bytes = b""  # resolved from hash_key_env when set; empty = key file
+    hash_key_file: str = ""
+    retention_days: float = 30.0  # answers older than this are purged in the background
+    write_batch: int = 500  # rows per transaction, at most
+    write_queue: int = 100_000  # writes waiting for the writer thread; beyond: dropped, counted
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     providers: tuple[SmppProviderConfig, ...]
     http: HttpConfig = field(default_factory=HttpConfig)
@@ -144,6 +160,7 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     smpp_server: SmppServerConfig = field(default_factory=SmppServerConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
 
 
 # -- validation helpers --------------------------------------------------------------
@@ -435,8 +452,41 @@ def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> 
     li = _Table(top.get("limits", {}), "limits")
     limits = LimitsConfig(fd_reserve=li.get_int("fd_reserve", 128, 16, 100_000))
     li.done()
+    store = _store(_Table(top.get("store", {}), "store"), env)
     top.done()
-    return Config(providers, http, numbers, lookup, policy, logging, smpp_server, limits)
+    return Config(providers, http, numbers, lookup, policy, logging, smpp_server, limits, store)
+
+
+def _store(t: _Table, env: Mapping[str, str]) -> StoreConfig:
+    data_dir = t.get_str("data_dir", "data")
+    data_dir = env.get("HLRD_DATA_DIR") or data_dir
+    if not data_dir:
+        raise ConfigError("store.data_dir: must not be empty")
+    key_env = t.get_str("hash_key_env", "")
+    key = b""
+    if key_env:
+        if key_env not in env:
+            raise ConfigError(f"store.hash_key_env: environment variable {key_env!r} is not set")
+        try:
+            key = bytes.fromhex(env[key_env].strip())
+        except ValueError as exc:
+            raise ConfigError(f"store.hash_key_env: {key_env} must be hex digits") from exc
+        if len(key) < 32:
+            raise ConfigError(
+                f"store.hash_key_env: {key_env} must hold at least 32 bytes (64 hex digits)"
+            )
+    cfg = StoreConfig(
+        backend=t.get_str("backend", "sqlite", choices=("sqlite",)),
+        data_dir=data_dir,
+        hash_key_env=key_env,
+        hash_key=key,
+        hash_key_file=t.get_str("hash_key_file", ""),
+        retention_days=t.get_float("retention_days", 30.0, 0.001, 3650),
+        write_batch=t.get_int("write_batch", 500, 1, 100_000),
+        write_queue=t.get_int("write_queue", 100_000, 1, 10_000_000),
+    )
+    t.done()
+    return cfg
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:

@@ -1,0 +1,1 @@
+"""Persistence behind small interfaces: SQLite embedded by default (see base.py)."""

@@ -1,0 +1,58 @@
+"""What the rest of hlrd asks of a store, so another engine can replace SQLite.
+
+A store keeps answers under the keyed hash of their number, never the number: the
+cache serializes an answer (no number, IMSI masked) into `payload` and keeps what it
+needs to choose and expire rows beside it. Reads and writes never run on the event
+loop: reads are awaited, writes are queued and written in batches, so a lookup never
+waits for the disk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    key: bytes  # HMAC-SHA256 of the number's E.164 digits (NumberKeyer)
+    checked_at: float  # epoch seconds: when the provider answered
+    expires_at: float  # epoch seconds: served as fresh until then
+    provider: str
+    kind: str  # the cache's kind of answer (its TTL class)
+    payload: bytes  # the answer as the cache serialized it
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    answers: int  # rows
+    fresh: int  # rows with expires_at in the future
+    oldest_checked_at: float | None
+    newest_checked_at: float | None
+    bytes_on_disk: int  # database + WAL + journal
+    by_provider: dict[str, int]
+    by_kind: dict[str, int]
+    writes_dropped: int  # puts refused because the write queue was full
+
+
+class AnswerStore(Protocol):
+    async def get(self, key: bytes) -> StoredAnswer | None:
+        """The answer kept for `key` (expired or not; the caller decides)."""
+
+    def put(self, answer: StoredAnswer) -> None:
+        """Queue a write (it replaces what `key` had). Never blocks; when the queue is
+        full the write is dropped and counted: a cache may forget, a lookup may not wait."""
+
+    async def delete(self, key: bytes) -> int:
+        """Remove everything kept for one number (erasure); rows removed."""
+
+    async def purge(self, checked_before: float | None) -> int:
+        """Remove answers checked before this epoch time (None: all); rows removed."""
+
+    async def stats(self) -> StoreStats: ...
+
+    async def flush(self) -> None:
+        """Return once every write queued before the call is on disk."""
+
+    async def close(self) -> None:
+        """Write what is queued, stop background work, release the files."""
