@@ -53,6 +53,8 @@ class SmppProviderConfig:
     # A receipt that arrives before its submit_sm_resp waits this long for it, and
     # never longer than the link it came on: a provider that restarts reuses ids.
     early_receipt_ttl_s: float = 2.0
+    price: float = 0.0  # what the provider charges per answered lookup, for cost metrics
+    currency: str = "EUR"
     type: str = "smpp"
 
 
@@ -69,6 +71,7 @@ class SmppAccount:
     receipt_format: str = "both"  # "text" | "tlv" | "both"
     return_imsi: bool = False  # IMSI in receipts (also needs lookup.return_imsi)
     reject_invalid: bool = False  # ESME_RINVDSTADR on submit instead of a failure receipt
+    max_age_s: float | None = None  # oldest cached answer this platform accepts
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,7 @@ class HttpConfig:
     max_connections_per_ip: int = 200
     header_timeout_s: float = 10.0  # a request's head must arrive within this
     idle_timeout_s: float = 30.0  # a keep-alive connection idle this long is closed
+    max_age_s: float | None = None  # oldest cached answer served over HTTP by default
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +138,44 @@ class LimitsConfig:
     fd_reserve: int = 128
 
 
+# Kinds of answer, each kept for its own time. Why these defaults:
+#  connected  2 h  at home and reachable; a subscriber can board a plane any time, and a
+#                  call to a roamer is the harm hlrd exists to prevent, so hours, not days
+#  roaming    4 h  abroad: trips last days, and a stale "roaming" only delays a call
+#  absent    10 m  phones come back on (night, flight mode, no coverage)
+#  invalid    3 d  unknown/unassigned numbers stay so for days (until reassigned)
+#  restricted 1 d  barring and missing services change when a contract does
+#  unknown   15 m  the HLR answered but not enough to tell
+#  failed    30 s  a provider error: brief, so a dialer hammering a dead number does not
+#  timeout   60 s  hammer the provider, and a provider that recovers is asked again soon
+#  throttled  5 s  the provider asked us to slow down
+CACHE_KINDS = (
+    "connected", "roaming", "absent", "invalid", "restricted", "unknown",
+    "failed", "timeout", "throttled",
+)  # fmt: skip
+DEFAULT_TTL_S = {
+    "connected": 7200.0,
+    "roaming": 14400.0,
+    "absent": 600.0,
+    "invalid": 259200.0,
+    "restricted": 86400.0,
+    "unknown": 900.0,
+    "failed": 30.0,
+    "timeout": 60.0,
+    "throttled": 5.0,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CacheConfig:
+    enabled: bool = True
+    ttl_s: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TTL_S))
+    memory_entries: int = 100_000  # answers kept in memory (a hit never touches the disk)
+    # When every provider fails, serve an answered entry up to this old, marked stale.
+    # 0 = never (the default: a stale "at home" may be wrong, and fail-closed is safer).
+    serve_stale_s: float = 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     """Where answers outlive a restart. Numbers are kept only as keyed hashes."""
@@ -161,6 +203,7 @@ class Config:
     smpp_server: SmppServerConfig = field(default_factory=SmppServerConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
 
 
 # -- validation helpers --------------------------------------------------------------
@@ -268,6 +311,13 @@ class _Table:
             raise ConfigError(f"{self.key(unknown[0])}: unknown key")
 
 
+def _currency(t: _Table) -> str:
+    code = t.get_str("currency", "EUR")
+    if len(code) != 3 or not code.isascii() or not code.isalpha() or not code.isupper():
+        raise ConfigError(f"{t.key('currency')}: must be an ISO 4217 code such as EUR")
+    return code
+
+
 def _provider(raw: Any, i: int, env: Mapping[str, str]) -> SmppProviderConfig:
     t = _Table(raw, f"upstream.providers[{i}]")
     kind = t.get_str("type", "smpp", choices=("smpp",))
@@ -297,6 +347,8 @@ def _provider(raw: Any, i: int, env: Mapping[str, str]) -> SmppProviderConfig:
             "message_id_match", "auto", choices=("auto", "exact", "hex_decimal")
         ),
         early_receipt_ttl_s=t.get_float("early_receipt_ttl_s", 2.0, 0.01, 600),
+        price=t.get_float("price", 0.0, 0.0, 1000.0),
+        currency=_currency(t),
     )
     if cfg.reconnect_min_s > cfg.reconnect_max_s:
         raise ConfigError(f"{t.key('reconnect_min_s')}: must not exceed reconnect_max_s")
@@ -325,6 +377,7 @@ def _account(raw: Any, i: int, env: Mapping[str, str]) -> SmppAccount:
         receipt_format=t.get_str("receipt_format", "both", choices=("text", "tlv", "both")),
         return_imsi=t.get_bool("return_imsi", False),
         reject_invalid=t.get_bool("reject_invalid", False),
+        max_age_s=_max_age(t),
     )
     t.done()
     return acc
@@ -386,9 +439,16 @@ def _policy(t: _Table) -> Policy:
         block_invalid=t.get_bool("block_invalid", True),
         block_restricted=t.get_bool("block_restricted", False),
         fail_closed=t.get_bool("fail_closed", True),
+        max_age_s=_max_age(t),
     )
     t.done()
     return policy
+
+
+def _max_age(t: _Table) -> float | None:
+    """`max_age_s`: the oldest cached answer accepted; 0 or absent = no limit of its own."""
+    value = t.get_float("max_age_s", 0.0, 0.0, 365 * 86400.0)
+    return value or None
 
 
 def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> Config:
@@ -419,6 +479,7 @@ def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> 
         max_connections_per_ip=h.get_int("max_connections_per_ip", 200, 1, 1_000_000),
         header_timeout_s=h.get_float("header_timeout_s", 10.0, 0.01, 3600),
         idle_timeout_s=h.get_float("idle_timeout_s", 30.0, 0.01, 3600),
+        max_age_s=_max_age(h),
     )
     h.done()
 
@@ -453,8 +514,27 @@ def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> 
     limits = LimitsConfig(fd_reserve=li.get_int("fd_reserve", 128, 16, 100_000))
     li.done()
     store = _store(_Table(top.get("store", {}), "store"), env)
+    cache = _cache(_Table(top.get("cache", {}), "cache"))
     top.done()
-    return Config(providers, http, numbers, lookup, policy, logging, smpp_server, limits, store)
+    return Config(
+        providers, http, numbers, lookup, policy, logging, smpp_server, limits, store, cache
+    )
+
+
+def _cache(t: _Table) -> CacheConfig:
+    ttl = dict(DEFAULT_TTL_S)
+    tt = _Table(t.get("ttl_s", {}), t.key("ttl_s"))
+    for kind in CACHE_KINDS:
+        ttl[kind] = tt.get_float(kind, DEFAULT_TTL_S[kind], 0.0, 365 * 86400.0)
+    tt.done()
+    cfg = CacheConfig(
+        enabled=t.get_bool("enabled", True),
+        ttl_s=ttl,
+        memory_entries=t.get_int("memory_entries", 100_000, 0, 100_000_000),
+        serve_stale_s=t.get_float("serve_stale_s", 0.0, 0.0, 365 * 86400.0),
+    )
+    t.done()
+    return cfg
 
 
 def _store(t: _Table, env: Mapping[str, str]) -> StoreConfig:

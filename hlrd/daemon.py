@@ -26,6 +26,7 @@ from typing import Any
 
 import structlog
 
+from .cache.answers import AnswerCache
 from .config import Config
 from .fd_limits import fit_connection_caps, raise_fd_limit
 from .frontends.http_api import make_app
@@ -52,7 +53,9 @@ class Daemon:
             )
             for p in config.providers
         ]
-        self.service = LookupService(config, self.providers, self.metrics)
+        # The store is opened by start() (off the event loop); until then memory only.
+        self.cache = AnswerCache(config.cache, None, None, self.metrics)
+        self.service = LookupService(config, self.providers, self.metrics, self.cache)
         self.smpp_server: SmppFrontend | None = None  # built by start(), caps fitted
         self.http: HttpServer | None = None
         self.http_port = 0

@@ -106,6 +106,25 @@ class Metrics:
             ["provider"],
             registry=r,
         )
+        self.cache_lookups = Counter(
+            "hlrd_cache_lookups",
+            "Cache consultations by result: memory or store (hits), miss, stale (served "
+            "because every provider failed), bypass (cache off)",
+            ["result"],
+            registry=r,
+        )
+        self.cost_spent = Counter(
+            "hlrd_cost_spent",
+            "What answered lookups cost at the providers' configured prices",
+            ["provider", "currency"],
+            registry=r,
+        )
+        self.cost_saved = Counter(
+            "hlrd_cost_saved",
+            "What cache hits would have cost as fresh lookups (the answer's own price)",
+            ["provider", "currency"],
+            registry=r,
+        )
         self.binds = Gauge(
             "hlrd_upstream_binds", "Upstream binds by state", ["provider", "state"], registry=r
         )

@@ -1,4 +1,4 @@
-"""LookupService: normalize -> single-flight -> provider (with failover) -> derive -> decide.
+"""LookupService: normalize -> cache -> single-flight -> provider (failover) -> derive -> decide.
 
 The one way into lookups for every front end (HTTP API, SMPP server, CLI, CSV jobs).
 Nothing here knows about HTTP requests or SMPP sessions of clients.
@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 import structlog
 
+from .cache.answers import AnswerCache
 from .config import Config
 from .domain.decision import Decision, decide
 from .domain.derive import derive
@@ -82,6 +83,16 @@ def _deliver(
         mine.set_result(replace(shared.result(), lookup_id=lookup_id))
 
 
+def strictest(*limits: float | None) -> float | None:
+    """The smallest of the max ages given (None where a party sets none)."""
+    given = [x for x in limits if x is not None]
+    return min(given) if given else None
+
+
+def _too_old(result: LookupResult, max_age: float | None) -> bool:
+    return max_age is not None and result.cache.hit and result.cache.age_s > max_age
+
+
 def _failed(
     lookup_id: str,
     msisdn: Msisdn,
@@ -102,10 +113,17 @@ def _failed(
 
 
 class LookupService:
-    def __init__(self, config: Config, providers: Sequence[Provider], metrics: Metrics) -> None:
+    def __init__(
+        self,
+        config: Config,
+        providers: Sequence[Provider],
+        metrics: Metrics,
+        cache: AnswerCache | None = None,
+    ) -> None:
         self.config = config
         self.providers = list(providers)
         self.metrics = metrics
+        self.cache = cache
         self._inflight: dict[str, asyncio.Task[LookupResult]] = {}  # named by lookup id
         self._tasks: set[asyncio.Task[LookupResult]] = set()
         self.accepting = True
@@ -122,6 +140,9 @@ class LookupService:
         # "none": no provider bound (or none configured); such a lookup has failed.
         m.touch(m.lookups, "none", Outcome.FAILED.value)
         m.touch(m.lookup_seconds, "none", Outcome.FAILED.value)
+        for p in self.providers:
+            m.touch(m.cost_spent, p.name, p.currency)
+            m.touch(m.cost_saved, p.name, p.currency)
 
     @property
     def ready(self) -> bool:
@@ -148,16 +169,28 @@ class LookupService:
             raise
 
     async def lookup(
-        self, msisdn: Msisdn, lookup_id: str | None = None, trace: Trace | None = None
+        self,
+        msisdn: Msisdn,
+        lookup_id: str | None = None,
+        trace: Trace | None = None,
+        max_age: float | None = None,
+        fresh: bool = False,
     ) -> LookupResult:
         """Concurrent lookups of one number share one upstream query."""
-        return await self.begin(msisdn, lookup_id, trace)
+        return await self.begin(msisdn, lookup_id, trace, max_age, fresh)
 
     def begin(
-        self, msisdn: Msisdn, lookup_id: str | None = None, trace: Trace | None = None
+        self,
+        msisdn: Msisdn,
+        lookup_id: str | None = None,
+        trace: Trace | None = None,
+        max_age: float | None = None,
+        fresh: bool = False,
     ) -> asyncio.Future[LookupResult]:
         """Start (or join) a lookup and return this caller's future of its result.
 
+        A cached answer young enough (its kind's time to live, and `max_age` seconds
+        when given) answers at once; `fresh` asks the providers whatever is cached.
         The future is the caller's own: cancelling it (an HTTP client that went away)
         never cancels the query others may share. Front ends that answer by callback
         (the SMPP server) add a done-callback instead of awaiting: no task of theirs.
@@ -169,13 +202,25 @@ class LookupService:
             raise ShuttingDown("hlrd is shutting down")
         loop = asyncio.get_running_loop()
         mine: asyncio.Future[LookupResult] = loop.create_future()
-        shared = self._inflight.get(msisdn.e164)
+        max_age = strictest(max_age, self.config.policy.max_age_s)
+        cache = self.cache
+        if cache is not None and not fresh:
+            hit = cache.peek(msisdn.e164, max_age)
+            if hit is not None:
+                mine.set_result(self._served(hit, lookup_id or new_lookup_id(), trace))
+                return mine
+        # A fresh lookup never joins one that may answer from the store.
+        key = msisdn.e164 + "!" if fresh else msisdn.e164
+        shared = self._inflight.get(key)
+        if shared is None and not fresh:
+            shared = self._inflight.get(msisdn.e164 + "!")  # a fresh one is fresh enough
         if shared is None or shared.done():
             lookup_id = lookup_id or new_lookup_id()
             shared = loop.create_task(
-                self._lookup(msisdn, lookup_id, trace or _NO_TRACE), name=lookup_id
+                self._lookup(msisdn, lookup_id, trace or _NO_TRACE, key, max_age, fresh),
+                name=lookup_id,
             )
-            self._inflight[msisdn.e164] = shared
+            self._inflight[key] = shared
             self._tasks.add(shared)
             shared.add_done_callback(functools.partial(_deliver, mine, None))
         else:
@@ -186,17 +231,77 @@ class LookupService:
                 joined_lookup_id=shared.get_name(),
                 **(trace or _NO_TRACE),
             )
-            shared.add_done_callback(functools.partial(_deliver, mine, lookup_id))
+            if max_age is None:
+                shared.add_done_callback(functools.partial(_deliver, mine, lookup_id))
+            else:
+                shared.add_done_callback(
+                    functools.partial(self._deliver_young, mine, msisdn, lookup_id, trace, max_age)
+                )
         return mine
 
-    async def _lookup(self, msisdn: Msisdn, lookup_id: str, trace: Trace) -> LookupResult:
+    def _deliver_young(
+        self,
+        mine: asyncio.Future[LookupResult],
+        msisdn: Msisdn,
+        lookup_id: str,
+        trace: Trace | None,
+        max_age: float,
+        shared: asyncio.Future[LookupResult],
+    ) -> None:
+        """A joined caller with its own `max_age`: the shared answer came from the
+        store and is older than it accepts, so it gets a fresh lookup of its own."""
+        if shared.cancelled() or shared.exception() is not None or mine.done():
+            _deliver(mine, lookup_id, shared)
+            return
+        if not _too_old(shared.result(), max_age):
+            _deliver(mine, lookup_id, shared)
+            return
+        try:
+            again = self.begin(msisdn, lookup_id, trace, fresh=True)
+        except ShuttingDown as exc:
+            mine.set_exception(exc)
+            return
+        again.add_done_callback(functools.partial(_deliver, mine, None))
+
+    def _served(self, hit: LookupResult, lookup_id: str, trace: Trace | None) -> LookupResult:
+        """A cached answer, under this caller's lookup id, logged like any lookup."""
+        log.info(
+            "lookup.done",
+            lookup_id=lookup_id,
+            provider=hit.provider,
+            outcome=hit.outcome.value,
+            cache="stale" if hit.cache.stale else "hit",
+            age_s=hit.cache.age_s,
+            **(trace or _NO_TRACE),
+        )
+        return replace(hit, lookup_id=lookup_id)
+
+    async def _lookup(
+        self,
+        msisdn: Msisdn,
+        lookup_id: str,
+        trace: Trace,
+        key: str,
+        max_age: float | None,
+        fresh: bool,
+    ) -> LookupResult:
         task = asyncio.current_task()
         try:
-            return await self._look_up(msisdn, lookup_id, trace)
+            cache = self.cache
+            if cache is not None and not fresh:
+                hit = await cache.fetch(msisdn.e164, max_age)
+                if hit is not None:
+                    return self._served(hit, lookup_id, trace)
+            result = await self._look_up(msisdn, lookup_id, trace)
+            if cache is not None and result.outcome not in _ANSWERED:
+                stale = await cache.stale(msisdn.e164)
+                if stale is not None:
+                    return self._served(replace(stale, error=result.error), lookup_id, trace)
+            return result
         finally:  # here, not in a done-callback: one event-loop callback less per lookup
             self._tasks.discard(task)
-            if self._inflight.get(msisdn.e164) is task:
-                del self._inflight[msisdn.e164]
+            if self._inflight.get(key) is task:
+                del self._inflight[key]
 
     async def _look_up(self, msisdn: Msisdn, lookup_id: str, trace: Trace) -> LookupResult:
         started = time.perf_counter()
@@ -263,6 +368,10 @@ class LookupService:
                 ),
             )
             child(m.upstream_attempts, provider.name, last.outcome.value).inc()
+            if provider.price and last.outcome in _ANSWERED:
+                child(m.cost_spent, provider.name, provider.currency).inc(provider.price)
+            if self.cache is not None:
+                self.cache.remember(last, provider.price, provider.currency)
             break
         if last is None:
             last = LookupResult(
@@ -275,6 +384,8 @@ class LookupService:
             )
         elif unbound == len(self.providers):
             last = replace(last, provider="none", error="no upstream provider is bound")
+        elif self.cache is not None and last.outcome not in _ANSWERED:
+            self.cache.remember(last)  # briefly: a dead number must not hammer providers
         elapsed = time.perf_counter() - started
         if last.timings.total_ms == 0:
             last = replace(

@@ -51,6 +51,9 @@ class Policy:
     block_invalid: bool = True
     block_restricted: bool = False
     fail_closed: bool = True  # "unknown" means do not call
+    # The oldest cached answer this policy accepts, in seconds (None: the cache's own
+    # time to live per kind of answer decides).
+    max_age_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

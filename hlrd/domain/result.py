@@ -66,6 +66,18 @@ class Timings:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheInfo:
+    """Where an answer came from: a dialer must know it is not a fresh lookup."""
+
+    hit: bool = False
+    age_s: float = 0.0  # since the provider answered
+    stale: bool = False  # past its time to live, served because every provider failed
+
+
+NOT_CACHED = CacheInfo()
+
+
+@dataclass(frozen=True, slots=True)
 class LookupResult:
     lookup_id: str
     msisdn: str
@@ -87,6 +99,7 @@ class LookupResult:
     imsi: str | None = None
     error: str | None = None
     timings: Timings = field(default_factory=Timings)
+    cache: CacheInfo = NOT_CACHED
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; written out because dataclasses.asdict() deep-copies (~50 µs)."""
@@ -111,6 +124,7 @@ class LookupResult:
             "imsi": self.imsi,
             "error": self.error,
             "timings": {"upstream_ms": self.timings.upstream_ms, "total_ms": self.timings.total_ms},
+            "cache": {"hit": self.cache.hit, "age_s": self.cache.age_s, "stale": self.cache.stale},
         }
 
 

@@ -31,7 +31,7 @@ from ..domain.numbers import InvalidNumber, Msisdn
 from ..domain.result import LookupResult, Outcome
 from ..log_budget import LogBudget
 from ..metrics import Metrics
-from ..service import LookupService, ShuttingDown, new_lookup_id
+from ..service import LookupService, ShuttingDown, new_lookup_id, strictest
 from .http_metrics import UNMATCHED, HttpMetrics, route_of
 from .request_ids import caller_ids
 
@@ -193,26 +193,72 @@ def _normalize(request: web.Request) -> Msisdn | web.Response:
         return error(request, 400, "invalid_number", exc.detail, "number", reason=exc.problem.value)
 
 
+_MAX_AGE_LIMIT = 365 * 86400
+_FLAGS = {"1": True, "true": True, "0": False, "false": False}
+
+
+def _freshness(request: web.Request) -> tuple[float | None, bool] | web.Response:
+    """`max_age` (seconds, the oldest cached answer accepted) and `fresh` (1: ask a
+    provider whatever is cached), or the 400 that names the bad one."""
+    query = request.query
+    max_age: float | None = None
+    raw = query.get("max_age")
+    if raw is not None:
+        if not (raw.isascii() and raw.isdigit()) or int(raw) > _MAX_AGE_LIMIT:
+            return error(
+                request,
+                400,
+                "invalid_parameter",
+                f"max_age must be whole seconds, 0..{_MAX_AGE_LIMIT}",
+                field="max_age",
+            )
+        max_age = float(raw)
+    fresh = _FLAGS.get(query.get("fresh", "0").lower())
+    if fresh is None:
+        return error(request, 400, "invalid_parameter", "fresh must be 1 or 0", field="fresh")
+    return max_age, fresh
+
+
 async def _looked_up(request: web.Request) -> LookupResult | web.Response:
     """Normalize the number and look it up; an error response when either fails."""
     msisdn = _normalize(request)
     if isinstance(msisdn, web.Response):
         return msisdn
+    wanted = _freshness(request)
+    if isinstance(wanted, web.Response):
+        return wanted
+    max_age, fresh = wanted
     request_id = request.get(REQUEST_ID_KEY)
     trace = {"request_id": request_id} if request_id is not None else None
+    service = request.app[SERVICE_KEY]
     try:
-        result = await request.app[SERVICE_KEY].lookup(msisdn, request[LOOKUP_ID_KEY], trace)
+        result = await service.lookup(
+            msisdn,
+            request[LOOKUP_ID_KEY],
+            trace,
+            max_age=strictest(max_age, service.config.http.max_age_s),
+            fresh=fresh,
+        )
     except ShuttingDown:
         return error(request, 503, "shutting_down", "hlrd is shutting down; retry elsewhere")
     request[LOOKED_UP_KEY] = True
     return result
 
 
+def _aged(resp: web.Response, result: LookupResult) -> web.Response:
+    """RFC 9111's Age header on an answer that came from the cache."""
+    if result.cache.hit:
+        resp.headers["Age"] = str(int(result.cache.age_s))
+    return resp
+
+
 async def _lookup(request: web.Request) -> web.StreamResponse:
     result = await _looked_up(request)
     if isinstance(result, web.Response):
         return result
-    return web.json_response(result.to_dict(), status=_OUTCOME_STATUS[result.outcome])
+    return _aged(
+        web.json_response(result.to_dict(), status=_OUTCOME_STATUS[result.outcome]), result
+    )
 
 
 async def _check(request: web.Request) -> web.StreamResponse:
@@ -221,14 +267,17 @@ async def _check(request: web.Request) -> web.StreamResponse:
         return result
     d = request.app[SERVICE_KEY].decide(result)
     if _digit_mode(request):
-        return web.Response(text=d.digit, content_type="text/plain")
-    return web.json_response(
-        {
-            "decision": d.verdict.value,
-            "call": d.call,
-            "reasons": list(d.reasons),
-            "lookup": result.to_dict(),
-        }
+        return _aged(web.Response(text=d.digit, content_type="text/plain"), result)
+    return _aged(
+        web.json_response(
+            {
+                "decision": d.verdict.value,
+                "call": d.call,
+                "reasons": list(d.reasons),
+                "lookup": result.to_dict(),
+            }
+        ),
+        result,
     )
 
 

@@ -21,6 +21,8 @@ class StoredAnswer:
     provider: str
     kind: str  # the cache's kind of answer (its TTL class)
     payload: bytes  # the answer as the cache serialized it
+    cost: float = 0.0  # what the lookup cost, saved again by each hit
+    currency: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,9 @@ class Provider(Protocol):
     # result deadline, queueing included). The service needs no timer of its own
     # for a lookup whose overall deadline is later than this.
     max_lookup_s: float
+    # What one answered lookup costs (config `price`, `currency`), for cost metrics.
+    price: float
+    currency: str
 
     @property
     def ready(self) -> bool:

@@ -208,6 +208,8 @@ class SmppProvider:
         self.clock = clock  # for early receipts' lifetimes; tests move it
         self.name = cfg.name
         self.max_lookup_s = cfg.result_timeout_s  # counted from enqueue (ExpiryQueue)
+        self.price = cfg.price
+        self.currency = cfg.currency
         self.metrics = metrics
         self.link = LinkConfig(
             window=cfg.window,

@@ -1,0 +1,183 @@
+"""AnswerCache: answers reused while their kind's time to live lasts.
+
+Memory first (a hit is a dict lookup), then the store (one read off the event loop,
+after a restart or once memory has let the entry go). Every answer a provider gives is
+remembered in both; the store gets it queued, so a lookup never waits for the disk.
+A caller may ask for a younger answer than the time to live allows (`max_age`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from ..config import CacheConfig
+from ..domain.result import CacheInfo, LookupResult, Timings
+from ..metrics import Metrics
+from ..store.base import AnswerStore, StoredAnswer
+from . import payload
+from .kinds import answered, kind_of
+from .memory import Entry, MemoryTier
+
+# What one cache consultation came to (hlrd_cache_lookups_total{result}).
+RESULTS = ("memory", "store", "miss", "stale", "bypass")
+_NO_TIMINGS = Timings(upstream_ms=None, total_ms=0.0)
+
+
+class AnswerCache:
+    def __init__(
+        self,
+        cfg: CacheConfig,
+        store: AnswerStore | None,
+        keyer: Callable[[str], bytes] | None,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cfg = cfg
+        self.store = store if cfg.enabled else None
+        self.keyer = keyer
+        self.memory = MemoryTier(cfg.memory_entries if cfg.enabled else 0)
+        # Failures (provider error, timeout, throttled) are kept apart and in memory only:
+        # they live seconds, and must not push out the last real answer, which a stale
+        # serve may still need.
+        self.failures = MemoryTier(min(cfg.memory_entries, 10_000) if cfg.enabled else 0)
+        self.clock = clock
+        self.m = metrics
+        for r in RESULTS:
+            metrics.touch(metrics.cache_lookups, r)
+
+    # -- reading ---------------------------------------------------------------------
+
+    def peek(self, msisdn: str, max_age: float | None) -> LookupResult | None:
+        """A fresh enough answer from memory, or None (then `fetch` may still find one)."""
+        now = self.clock()
+        for tier in (self.memory, self.failures):
+            entry = tier.get(msisdn)
+            if entry is not None:
+                hit = self._fresh(entry, msisdn, max_age, now)
+                if hit is not None:
+                    self._count("memory", entry)
+                    return hit
+        return None
+
+    async def fetch(self, msisdn: str, max_age: float | None) -> LookupResult | None:
+        """A fresh enough answer from memory or the store; None counts as a miss."""
+        if not self.cfg.enabled:
+            self._count("bypass")
+            return None
+        hit = self.peek(msisdn, max_age)
+        if hit is not None:
+            return hit
+        entry = await self._load(msisdn)
+        if entry is not None:
+            hit = self._fresh(entry, msisdn, max_age, self.clock())
+            if hit is not None:
+                self._count("store", entry)
+                return hit
+        self._count("miss")
+        return None
+
+    async def stale(self, msisdn: str) -> LookupResult | None:
+        """When every provider failed: an answered entry up to `serve_stale_s` old,
+        marked stale; None when serving stale answers is off (the default)."""
+        limit = self.cfg.serve_stale_s
+        if limit <= 0 or not self.cfg.enabled:
+            return None
+        entry = self.memory.get(msisdn) or await self._load(msisdn)
+        if entry is None or not answered(entry.kind):
+            return None
+        age = self.clock() - entry.checked_at
+        if age > limit:
+            return None
+        self._count("stale", entry)
+        return replace(
+            entry.result,
+            cache=CacheInfo(hit=True, age_s=round(age, 1), stale=True),
+            timings=_NO_TIMINGS,
+        )
+
+    def _fresh(
+        self, entry: Entry, msisdn: str, max_age: float | None, now: float
+    ) -> LookupResult | None:
+        age = now - entry.checked_at
+        if now >= entry.expires_at or (max_age is not None and age > max_age):
+            return None
+        result = entry.result
+        if result.msisdn != msisdn:  # memory is keyed by number: cannot differ; be sure
+            return None
+        return replace(result, cache=CacheInfo(hit=True, age_s=round(age, 1)), timings=_NO_TIMINGS)
+
+    async def _load(self, msisdn: str) -> Entry | None:
+        if self.store is None or self.keyer is None:
+            return None
+        row = await self.store.get(self.keyer(msisdn))
+        if row is None:
+            return None
+        entry = Entry(
+            result=payload.decode(row.payload, msisdn),
+            checked_at=row.checked_at,
+            expires_at=row.expires_at,
+            kind=row.kind,
+            cost=row.cost,
+            currency=row.currency,
+        )
+        self.memory.put(msisdn, entry)
+        return entry
+
+    def _count(self, result: str, entry: Entry | None = None) -> None:
+        m = self.m
+        m.child(m.cache_lookups, result).inc()
+        if entry is not None and entry.cost and result != "stale":
+            m.child(m.cost_saved, entry.result.provider, entry.currency).inc(entry.cost)
+
+    # -- writing -----------------------------------------------------------------------
+
+    def remember(self, result: LookupResult, cost: float = 0.0, currency: str = "") -> None:
+        """Keep a provider's answer for its kind's time to live (memory and store)."""
+        if not self.cfg.enabled:
+            return
+        kind = kind_of(result)
+        if kind is None:
+            return
+        ttl = self.cfg.ttl_s[kind]
+        if ttl <= 0:
+            return
+        now = self.clock()
+        kept = replace(result, lookup_id="", cache=CacheInfo(), timings=_NO_TIMINGS)
+        entry = Entry(kept, now, now + ttl, kind, cost, currency)
+        if not answered(kind):
+            self.failures.put(result.msisdn, entry)
+            return
+        self.failures.pop(result.msisdn)
+        self.memory.put(result.msisdn, entry)
+        if self.store is not None and self.keyer is not None:
+            self.store.put(
+                StoredAnswer(
+                    key=self.keyer(result.msisdn),
+                    checked_at=now,
+                    expires_at=now + ttl,
+                    provider=result.provider,
+                    kind=kind,
+                    payload=payload.encode(result),
+                    cost=cost,
+                    currency=currency,
+                )
+            )
+
+    async def forget(self, msisdn: str) -> int:
+        """Everything kept for one number, memory and store (erasure builds on this)."""
+        self.failures.pop(msisdn)
+        removed = int(self.memory.pop(msisdn) is not None)
+        if self.store is not None and self.keyer is not None:
+            removed = max(removed, await self.store.delete(self.keyer(msisdn)))
+        return removed
+
+    async def purge(self, checked_before: float | None) -> int:
+        """Answers checked before an epoch time (None: all); rows removed from the store
+        (or entries from memory, without a store)."""
+        self.failures.purge(checked_before)
+        in_memory = self.memory.purge(checked_before)
+        if self.store is None:
+            return in_memory
+        return await self.store.purge(checked_before)
