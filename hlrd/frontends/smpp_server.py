@@ -381,7 +381,9 @@ class _ClientHandler(Handler):
         if msisdn is not None:
             try:
                 # The platform's id for this lookup goes into its log lines.
-                lookup = server.service.begin(msisdn, trace={"message_id": message_id})
+                lookup = server.service.begin(
+                    msisdn, trace={"message_id": message_id}, max_age=account.max_age_s
+                )
             except ShuttingDown:
                 result: LookupResult | None = _not_looked_up(msisdn, "hlrd is shutting down")
             else:
