@@ -30,10 +30,10 @@ end
 """
 
 
-def _wrk(port: int) -> tuple[float, float]:
-    """(requests/s, p99 ms) from wrk."""
+def wrk(port: int, lua: str = LUA) -> tuple[float, float]:
+    """(requests/s, p99 ms) from wrk running the request script `lua`."""
     script = Path(tempfile.mkdtemp(prefix="hlrd-bench-")) / "numbers.lua"
-    script.write_text(LUA)
+    script.write_text(lua)
     out = subprocess.run(
         [
             "wrk",
@@ -60,7 +60,7 @@ def _wrk(port: int) -> tuple[float, float]:
     return rps, p99
 
 
-def _trivial() -> tuple[float, float, float]:
+def trivial() -> tuple[float, float, float]:
     """(requests/s, p99 ms, CPU µs per request) of the trivial handler."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.trivial_http"], cwd=ROOT, stdout=subprocess.PIPE, text=True
@@ -70,7 +70,7 @@ def _trivial() -> tuple[float, float, float]:
         port = int(proc.stdout.readline())
         wait_port(port)
         cpu = cpu_seconds(proc.pid)
-        rps, p99 = _wrk(port)
+        rps, p99 = wrk(port)
         return rps, p99, (cpu_seconds(proc.pid) - cpu) / (rps * SECONDS) * 1e6
     finally:
         proc.kill()
@@ -92,14 +92,14 @@ def measure(runs: int) -> dict[str, list[float]]:
         add("hlrd daemon RSS MiB at start", rss_mb(hlrd_pid))
         for _ in range(runs):
             c_hlrd, c_sim = cpu_seconds(hlrd_pid), cpu_seconds(sim_pid)
-            rps, p99 = _wrk(http_port)
+            rps, p99 = wrk(http_port)
             add("hlrd check req/s (live lookups)", rps)
             add("hlrd check p99 ms", p99)
             daemon_cpu = cpu_seconds(hlrd_pid) - c_hlrd
             add("hlrd daemon cpu %", daemon_cpu / SECONDS * 100)
             add("hlrd daemon cpu us/request", daemon_cpu / (rps * SECONDS) * 1e6)
             add("simulator cpu %", (cpu_seconds(sim_pid) - c_sim) / SECONDS * 100)
-            trps, tp99, tcpu = _trivial()
+            trps, tp99, tcpu = trivial()
             add("trivial aiohttp req/s (ceiling)", trps)
             add("trivial aiohttp p99 ms", tp99)
             add("trivial aiohttp cpu us/request", tcpu)

@@ -15,9 +15,11 @@ import json
 import logging
 import re
 import sys
+import time
 from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
+import orjson
 import structlog
 
 # 7+ digits, possibly with a leading + and single spaces or dashes between them.
@@ -117,6 +119,35 @@ class BatchedLines:
             pass
 
 
+class _Timestamp:
+    """ISO 8601 UTC with microseconds, the date and time formatted once a second:
+    structlog's TimeStamper builds a datetime per line (~5 µs), a fifth of a cached
+    answer's whole cost."""
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(
+        self, _: Any, __: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        event_dict["timestamp"] = f"{self._prefix}.{int((now - second) * 1e6):06d}Z"
+        return event_dict
+
+
+def _json(obj: Any, **_: Any) -> str:
+    """orjson: a line's JSON in ~1 µs instead of json.dumps's ~8; anything it cannot
+    serialize is written as its str()."""
+    return orjson.dumps(obj, default=str).decode()
+
+
 def configure_logging(
     fmt: str = "auto",
     level: str = "INFO",
@@ -133,7 +164,9 @@ def configure_logging(
     if fmt == "auto":
         fmt = "console" if out.isatty() else "json"
     renderer: Any = (
-        structlog.dev.ConsoleRenderer() if fmt == "console" else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer()
+        if fmt == "console"
+        else structlog.processors.JSONRenderer(serializer=_json)
     )
     structlog.configure(
         processors=[
@@ -141,7 +174,7 @@ def configure_logging(
             structlog.processors.add_log_level,
             structlog.processors.format_exc_info,
             scrub_personal_data,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _Timestamp(),
             _bounded(renderer, max_line_bytes),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),

@@ -36,6 +36,9 @@ Trace = Mapping[str, str]
 _NO_TRACE: Trace = {}
 
 
+NUMBERS_REMEMBERED = 50_000  # normalized numbers kept, as written by callers
+
+
 class ShuttingDown(Exception):
     """The service no longer takes lookups."""
 
@@ -124,6 +127,7 @@ class LookupService:
         self.providers = list(providers)
         self.metrics = metrics
         self.cache = cache
+        self._numbers: dict[str, Msisdn] = {}  # as written -> normalized, bounded
         self._inflight: dict[str, asyncio.Task[LookupResult]] = {}  # named by lookup id
         self._tasks: set[asyncio.Task[LookupResult]] = set()
         self.accepting = True
@@ -159,14 +163,27 @@ class LookupService:
         return len(self._inflight)
 
     def normalize(self, raw: str) -> Msisdn:
-        """E.164 or InvalidNumber (counted, never logged in clear)."""
+        """E.164 or InvalidNumber (counted, never logged in clear).
+
+        Numbers seen lately are remembered as written: parsing with phonenumbers
+        (~30 µs) costs more than answering from the cache, and a dialer asks about
+        the same numbers again and again.
+        """
+        known = self._numbers.get(raw)
+        if known is not None:
+            return known
         try:
-            return normalize(
+            msisdn = normalize(
                 raw, self.config.numbers.default_region, self.config.numbers.mobile_only
             )
         except InvalidNumber as exc:
             self.metrics.rejected_numbers.labels(exc.problem.value).inc()
             raise
+        numbers = self._numbers
+        if len(numbers) >= NUMBERS_REMEMBERED:
+            del numbers[next(iter(numbers))]  # the oldest first
+        numbers[raw] = msisdn
+        return msisdn
 
     async def lookup(
         self,
@@ -205,9 +222,9 @@ class LookupService:
         max_age = strictest(max_age, self.config.policy.max_age_s)
         cache = self.cache
         if cache is not None and not fresh:
-            hit = cache.peek(msisdn.e164, max_age)
+            hit = cache.peek(msisdn.e164, max_age, lookup_id or new_lookup_id())
             if hit is not None:
-                mine.set_result(self._served(hit, lookup_id or new_lookup_id(), trace))
+                mine.set_result(self._served(hit, trace))
                 return mine
         # A fresh lookup never joins one that may answer from the store.
         key = msisdn.e164 + "!" if fresh else msisdn.e164
@@ -263,18 +280,18 @@ class LookupService:
             return
         again.add_done_callback(functools.partial(_deliver, mine, None))
 
-    def _served(self, hit: LookupResult, lookup_id: str, trace: Trace | None) -> LookupResult:
-        """A cached answer, under this caller's lookup id, logged like any lookup."""
+    def _served(self, hit: LookupResult, trace: Trace | None) -> LookupResult:
+        """A cached answer (under this caller's lookup id), logged like any lookup."""
         log.info(
             "lookup.done",
-            lookup_id=lookup_id,
+            lookup_id=hit.lookup_id,
             provider=hit.provider,
             outcome=hit.outcome.value,
             cache="stale" if hit.cache.stale else "hit",
             age_s=hit.cache.age_s,
             **(trace or _NO_TRACE),
         )
-        return replace(hit, lookup_id=lookup_id)
+        return hit
 
     async def _lookup(
         self,
@@ -289,14 +306,14 @@ class LookupService:
         try:
             cache = self.cache
             if cache is not None and not fresh:
-                hit = await cache.fetch(msisdn.e164, max_age)
+                hit = await cache.fetch(msisdn.e164, max_age, lookup_id)
                 if hit is not None:
-                    return self._served(hit, lookup_id, trace)
+                    return self._served(hit, trace)
             result = await self._look_up(msisdn, lookup_id, trace)
             if cache is not None and result.outcome not in _ANSWERED:
-                stale = await cache.stale(msisdn.e164)
+                stale = await cache.stale(msisdn.e164, lookup_id)
                 if stale is not None:
-                    return self._served(replace(stale, error=result.error), lookup_id, trace)
+                    return self._served(replace(stale, error=result.error), trace)
             return result
         finally:  # here, not in a done-callback: one event-loop callback less per lookup
             self._tasks.discard(task)

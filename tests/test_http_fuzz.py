@@ -94,9 +94,10 @@ class Child:
     def wait_for(self, name: str) -> dict[str, Any]:
         def found() -> dict[str, Any] | None:
             for line in self.lines:
-                if f'"event": "{name}"' in line:
+                if line.startswith("{") and name in line:
                     event: dict[str, Any] = json.loads(line)
-                    return event
+                    if event.get("event") == name:
+                        return event
             return None
 
         with self._cond:

@@ -49,36 +49,38 @@ class AnswerCache:
 
     # -- reading ---------------------------------------------------------------------
 
-    def peek(self, msisdn: str, max_age: float | None) -> LookupResult | None:
+    def peek(self, msisdn: str, max_age: float | None, lookup_id: str = "") -> LookupResult | None:
         """A fresh enough answer from memory, or None (then `fetch` may still find one)."""
         now = self.clock()
         for tier in (self.memory, self.failures):
             entry = tier.get(msisdn)
             if entry is not None:
-                hit = self._fresh(entry, msisdn, max_age, now)
+                hit = self._fresh(entry, msisdn, max_age, now, lookup_id)
                 if hit is not None:
                     self._count("memory", entry)
                     return hit
         return None
 
-    async def fetch(self, msisdn: str, max_age: float | None) -> LookupResult | None:
+    async def fetch(
+        self, msisdn: str, max_age: float | None, lookup_id: str = ""
+    ) -> LookupResult | None:
         """A fresh enough answer from memory or the store; None counts as a miss."""
         if not self.cfg.enabled:
             self._count("bypass")
             return None
-        hit = self.peek(msisdn, max_age)
+        hit = self.peek(msisdn, max_age, lookup_id)
         if hit is not None:
             return hit
         entry = await self._load(msisdn)
         if entry is not None:
-            hit = self._fresh(entry, msisdn, max_age, self.clock())
+            hit = self._fresh(entry, msisdn, max_age, self.clock(), lookup_id)
             if hit is not None:
                 self._count("store", entry)
                 return hit
         self._count("miss")
         return None
 
-    async def stale(self, msisdn: str) -> LookupResult | None:
+    async def stale(self, msisdn: str, lookup_id: str = "") -> LookupResult | None:
         """When every provider failed: an answered entry up to `serve_stale_s` old,
         marked stale; None when serving stale answers is off (the default)."""
         limit = self.cfg.serve_stale_s
@@ -93,12 +95,13 @@ class AnswerCache:
         self._count("stale", entry)
         return replace(
             entry.result,
+            lookup_id=lookup_id,
             cache=CacheInfo(hit=True, age_s=round(age, 1), stale=True),
             timings=_NO_TIMINGS,
         )
 
     def _fresh(
-        self, entry: Entry, msisdn: str, max_age: float | None, now: float
+        self, entry: Entry, msisdn: str, max_age: float | None, now: float, lookup_id: str
     ) -> LookupResult | None:
         age = now - entry.checked_at
         if now >= entry.expires_at or (max_age is not None and age > max_age):
@@ -106,7 +109,7 @@ class AnswerCache:
         result = entry.result
         if result.msisdn != msisdn:  # memory is keyed by number: cannot differ; be sure
             return None
-        return replace(result, cache=CacheInfo(hit=True, age_s=round(age, 1)), timings=_NO_TIMINGS)
+        return result.served_as(lookup_id, CacheInfo(hit=True, age_s=round(age, 1)), _NO_TIMINGS)
 
     async def _load(self, msisdn: str) -> Entry | None:
         if self.store is None or self.keyer is None:

@@ -101,6 +101,21 @@ class LookupResult:
     timings: Timings = field(default_factory=Timings)
     cache: CacheInfo = NOT_CACHED
 
+    def served_as(self, lookup_id: str, cache: CacheInfo, timings: Timings) -> LookupResult:
+        """This answer again, under another lookup id, cache info and timings.
+
+        What a cache hit returns. dataclasses.replace() re-runs __init__ through
+        keyword arguments for all 21 fields (~18 µs, more than the rest of a hit);
+        copying the slots costs a fifth of it.
+        """
+        new = object.__new__(LookupResult)
+        for name in _SLOTS:
+            _set(new, name, getattr(self, name))
+        _set(new, "lookup_id", lookup_id)
+        _set(new, "cache", cache)
+        _set(new, "timings", timings)
+        return new
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; written out because dataclasses.asdict() deep-copies (~50 µs)."""
         return {
@@ -130,3 +145,7 @@ class LookupResult:
 
 def _network(n: Network) -> dict[str, str | None]:
     return {"mccmnc": n.mccmnc, "country": n.country}
+
+
+_SLOTS = LookupResult.__slots__
+_set = object.__setattr__
