@@ -57,7 +57,7 @@ async def test_a_repeated_check_is_answered_from_the_cache(sim: Simulator) -> No
     async with cached_daemon(sim) as (_, http, clock):
         status1, first, age1 = await _get(http, f"/v1/lookup/{EGYPT}")
         clock.now += 30
-        status2, again, age2 = await _get(http, f"/v1/lookup/+48 600 000 003")
+        status2, again, age2 = await _get(http, "/v1/lookup/+48 600 000 003")
         async with http.get(f"/v1/check/{EGYPT}?format=digit") as r:
             digit, digit_age = await r.text(), r.headers.get("Age")
     assert (status1, status2) == (200, 200)
