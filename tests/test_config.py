@@ -129,6 +129,20 @@ TWO_PROVIDERS = {"upstream": {"providers": [{"name": "a"}, {"name": "b", "window
             id="smax",
         ),
         pytest.param(with_section("limits", fd_reserve=1), "limits.fd_reserve", id="fdr"),
+        pytest.param(
+            with_section("cache", ttl_s={"connected": -1}), "cache.ttl_s.connected", id="ttl"
+        ),
+        pytest.param(with_section("cache", ttl_s={"roamin": 1}), "cache.ttl_s.roamin", id="kind"),
+        pytest.param(with_section("cache", serve_stale_s=-1), "cache.serve_stale_s", id="stale"),
+        pytest.param(with_section("store", retention_days=0), "store.retention_days", id="ret"),
+        pytest.param(with_section("store", backend="redis"), "store.backend", id="backend"),
+        pytest.param(with_section("store", data_dir=""), "store.data_dir", id="datadir"),
+        pytest.param(
+            with_section("store", hash_key_env="NOT_SET_ANYWHERE"), "store.hash_key_env", id="key"
+        ),
+        pytest.param(minimal(price=-1), "upstream.providers[0].price", id="price"),
+        pytest.param(minimal(currency="eur"), "upstream.providers[0].currency", id="currency"),
+        pytest.param(with_section("http", max_age_s=-5), "http.max_age_s", id="http-max-age"),
         pytest.param(with_section("limits", fds=1), "limits.fds", id="limits-unknown"),
         pytest.param(
             with_section("logging", max_line_bytes=10), "logging.max_line_bytes", id="line"
@@ -286,3 +300,25 @@ def test_a_value_of_the_wrong_type_is_named_as_such(config: dict[str, Any], mess
     with pytest.raises(ConfigError) as err:
         parse_config(config, env={})
     assert str(err.value).endswith(message)
+
+
+def test_the_data_directory_comes_from_the_environment_first() -> None:
+    cfg = parse_config(with_section("store", data_dir="/srv/a"), env={"HLRD_DATA_DIR": "/srv/b"})
+    assert cfg.store.data_dir == "/srv/b"
+    assert parse_config(with_section("store", data_dir="/srv/a"), env={}).store.data_dir == "/srv/a"
+
+
+def test_a_hash_key_from_the_environment_must_be_long_hex() -> None:
+    section = with_section("store", hash_key_env="K")
+    assert parse_config(section, env={"K": "ab" * 32}).store.hash_key == bytes.fromhex("ab" * 32)
+    for bad in ("ab" * 8, "zz" * 32):
+        with pytest.raises(ConfigError, match=r"^store\.hash_key_env: K must"):
+            parse_config(section, env={"K": bad})
+
+
+def test_cache_defaults_explain_themselves() -> None:
+    """The shipped file states every kind's time to live, equal to the built-in default."""
+    shipped = load_config(SHIPPED, env={"HLRD_SIM_PASSWORD": "x", "HLRD_CC_PASSWORD": "x"})
+    assert shipped.cache.ttl_s == parse_config(minimal(), env={}).cache.ttl_s
+    assert shipped.cache.ttl_s["connected"] < shipped.cache.ttl_s["roaming"]
+    assert shipped.cache.ttl_s["failed"] <= 60 and shipped.cache.serve_stale_s == 0
