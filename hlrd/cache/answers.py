@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from ..config import CacheConfig
 from ..domain.result import CacheInfo, LookupResult, Timings
@@ -175,6 +176,30 @@ class AnswerCache:
         if self.store is not None and self.keyer is not None:
             removed = max(removed, await self.store.delete(self.keyer(msisdn)))
         return removed
+
+    async def stats(self) -> dict[str, Any]:
+        """What an operator asks `hlrd cache stats`: counts, never numbers."""
+        out: dict[str, Any] = {
+            "enabled": self.cfg.enabled,
+            "memory_entries": len(self.memory),
+            "memory_capacity": self.memory.capacity,
+            "failures_remembered": len(self.failures),
+            "ttl_s": dict(self.cfg.ttl_s),
+            "serve_stale_s": self.cfg.serve_stale_s,
+        }
+        if self.store is not None:
+            st = await self.store.stats()
+            out["store"] = {
+                "answers": st.answers,
+                "fresh": st.fresh,
+                "oldest_checked_at": st.oldest_checked_at,
+                "newest_checked_at": st.newest_checked_at,
+                "bytes_on_disk": st.bytes_on_disk,
+                "by_provider": st.by_provider,
+                "by_kind": st.by_kind,
+                "writes_dropped": st.writes_dropped,
+            }
+        return out
 
     async def purge(self, checked_before: float | None) -> int:
         """Answers checked before an epoch time (None: all); rows removed from the store

@@ -327,4 +327,7 @@ def make_app(service: LookupService, metrics: Metrics, tokens: tuple[str, ...]) 
         app.router.add_get(path, handler)
         http_metrics.create_route_series(path, codes)
     http_metrics.create_route_series(UNMATCHED, (404,))
+    from .cache_admin import add_routes  # it builds on this module's helpers
+
+    add_routes(app)
     return app
