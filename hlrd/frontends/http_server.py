@@ -180,6 +180,7 @@ class _Connection(RequestHandler):
         self._peer_ip = ""
         self._admitted = False
         self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0  # loop time the armed deadline expires
         self._timer_reason = ""  # what the armed deadline is for; "" while a request runs
         self._stall_timer: asyncio.TimerHandle | None = None
         self._answered = 0  # responses finished, against aiohttp's count of requests read
@@ -205,6 +206,9 @@ class _Connection(RequestHandler):
         self._admitted = False
         self._shared.limiter.release(self._peer_ip)
         self._disarm()
+        if self._timer is not None:  # a closed connection is not kept alive by its timer
+            self._timer.cancel()
+            self._timer = None
         if self._stall_timer is not None:
             self._stall_timer.cancel()
             self._stall_timer = None
@@ -282,21 +286,29 @@ class _Connection(RequestHandler):
         )
 
     def _arm(self, reason: str, timeout_s: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        """Set the deadline. One timer per connection is kept and moved lazily: a
+        keep-alive client arms and disarms twice per request, and a timer created and
+        cancelled each time cost more than the rest of a cached answer's bookkeeping."""
         self._timer_reason = reason
-        self._timer = self._loop.call_later(timeout_s, self._expired)
+        self._deadline = deadline = self._loop.time() + timeout_s
+        timer = self._timer
+        if timer is not None and timer.when() <= deadline:
+            return  # it fires first and finds the deadline moved
+        if timer is not None:
+            timer.cancel()
+        self._timer = self._loop.call_at(deadline, self._expired)
 
     def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_reason = ""
+        self._timer_reason = ""  # the timer stays; when it fires there is nothing to do
 
     def _expired(self) -> None:
         self._timer = None
-        if self._timer_reason:
-            self._drop(self._timer_reason)
+        if not self._timer_reason:
+            return
+        if self._loop.time() < self._deadline:
+            self._timer = self._loop.call_at(self._deadline, self._expired)
+            return
+        self._drop(self._timer_reason)
 
     def _stalled(self) -> None:
         self._stall_timer = None
