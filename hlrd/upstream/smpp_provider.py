@@ -160,6 +160,13 @@ class _Bind:
                     self.tx = await self._open(BindTransmitter)
                 else:
                     self.tx = self.rx = await self._open(BindTransceiver)
+                if self.provider.stopping:
+                    # stop() came while this bind was opening: its close() found no link
+                    # yet, and its cancel can be lost in connect()'s wait_for (Python
+                    # 3.11 returns a connection that is ready instead of raising). Left
+                    # open, the link is never closed and stop() waits for this task.
+                    await self.close()
+                    return
                 self.bound = True
                 self.provider.bind_up()
                 failures = 0
