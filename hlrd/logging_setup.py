@@ -1,10 +1,11 @@
 """structlog setup: JSON lines in production, readable console on a terminal.
 
-Two guards apply to every line, whoever logs it (our code, aiohttp, asyncio):
+Three guards apply to every line, whoever logs it (our code, aiohttp, asyncio):
 digit runs that could be a phone number or an IMSI are masked to their last three
-digits wherever they appear (an exception's message, a path, a peer's input), and
-no line is longer than `max_line_bytes`. Code still masks what it knows to be a
-number; this is the net under it.
+digits wherever they appear (an exception's message, a path, a peer's input); an API
+token written as `access_token=...` (a dialer's URL) or `Bearer ...` is replaced by
+`***`; and no line is longer than `max_line_bytes`. Code still masks what it knows to
+be a number and logs no URL or header; this is the net under it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ _DIGIT_RUN = re.compile(r"\+?\d(?:[ \-]?\d){6,}")  # \d: any script's decimal di
 _NOT_SCRUBBED = frozenset(
     {"event", "timestamp", "level", "lookup_id", "joined_lookup_id", "message_id", "peer"}
 )
+# An API token in a query string or an Authorization header, up to where a URL or
+# header value ends; the name is kept so a reader sees that one was sent.
+_SECRET = re.compile(r"(access_token=|[Bb]earer\s+)[^\s&#;,'\"]+")
 MAX_VALUE_CHARS = 256
 MAX_TRACEBACK_CHARS = 1024
 
@@ -37,11 +41,20 @@ def _mask_run(m: re.Match[str]) -> str:
     return "*" * (len(digits) - 3) + "".join(digits[-3:])
 
 
+def redact_secrets(text: str) -> str:
+    """`text` with tokens replaced by `***`; the substring tests keep the usual line
+    (no token in it) from paying for a regex search."""
+    if "access_token=" in text or "earer" in text or "EARER" in text:
+        return _SECRET.sub(r"\1***", text)
+    return text
+
+
 def scrub(text: str) -> str:
-    """`text` with every run of 7+ digits masked, its value cut to MAX_VALUE_CHARS."""
+    """`text` with every run of 7+ digits masked and tokens redacted, its value cut to
+    MAX_VALUE_CHARS."""
     if len(text) > MAX_VALUE_CHARS:
         text = text[:MAX_VALUE_CHARS] + "..."
-    return _DIGIT_RUN.sub(_mask_run, text)
+    return _DIGIT_RUN.sub(_mask_run, redact_secrets(text))
 
 
 def scrub_personal_data(
@@ -51,7 +64,9 @@ def scrub_personal_data(
         if key in _NOT_SCRUBBED:
             continue
         if key == "exception" and isinstance(value, str):  # a traceback: its end matters
-            event_dict[key] = _DIGIT_RUN.sub(_mask_run, value[-MAX_TRACEBACK_CHARS:])
+            event_dict[key] = _DIGIT_RUN.sub(
+                _mask_run, redact_secrets(value[-MAX_TRACEBACK_CHARS:])
+            )
         elif isinstance(value, str):
             if len(value) >= 7:  # shorter cannot hold a 7-digit run: the common case
                 event_dict[key] = scrub(value)

@@ -55,6 +55,7 @@ INTERNAL_BUDGET_KEY = web.AppKey("internal_error_log_budget", LogBudget)
 # segment is client input (it could be a number written with dots) and is not logged.
 _KNOWN_SEGMENTS = frozenset({"lookup", "check"})
 _ERROR_CODES = {404: "not_found", 405: "method_not_allowed"}
+QUERY_TOKEN = "access_token"  # RFC 6750's name; docs/dialers.md and openapi.json use it
 
 _OUTCOME_STATUS = {
     Outcome.OK: 200,
@@ -137,7 +138,8 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
             request,
             401,
             "unauthorized",
-            "send 'Authorization: Bearer <token>' with a configured token",
+            "send 'Authorization: Bearer <token>' or '?access_token=<token>' "
+            "with a configured token",
             "Authorization",
         )
         resp.headers["WWW-Authenticate"] = 'Bearer realm="hlrd"'
@@ -157,11 +159,15 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def _authorized(request: web.Request, tokens: tuple[str, ...]) -> bool:
-    """aiohttp decodes header bytes as UTF-8 with surrogateescape, so a token may hold
-    lone surrogates; compared as the bytes the client sent, it simply does not match."""
+    """The bearer header or, for dialers that can only configure a URL, `access_token`
+    in the query (RFC 6750 2.3); either may carry a configured token. Compared in
+    constant time, as bytes: aiohttp decodes headers with surrogateescape, and the
+    query may decode to lone surrogates; either then simply does not match. The
+    query is never logged (logs carry route templates, and `scrub` redacts it)."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    sent = token.encode("utf-8", "surrogateescape")
-    return scheme.lower() == "bearer" and any(hmac.compare_digest(sent, t.encode()) for t in tokens)
+    sent = [token.encode("utf-8", "surrogateescape")] if scheme.lower() == "bearer" else []
+    sent += [q.encode("utf-8", "surrogatepass") for q in request.query.getall(QUERY_TOKEN, ())]
+    return any(hmac.compare_digest(s, t.encode()) for s in sent for t in tokens)
 
 
 def _log_internal_error(request: web.Request, exc: Exception) -> None:
