@@ -28,7 +28,10 @@ async def _purge(request: web.Request) -> web.Response:
     if cache is None:
         return error(request, 404, "not_found", "this hlrd runs without a cache")
     older = request.query.get("older_than")
-    everything = request.query.get("all") == "1"
+    flag = request.query.get("all")
+    if flag not in (None, "1"):  # `all=yes&older_than=60` must not pass as older_than alone
+        return error(request, 400, "invalid_parameter", "all must be 1", "all")
+    everything = flag == "1"
     if (older is None) == (not everything):
         return error(
             request, 400, "invalid_parameter", "give older_than=SECONDS or all=1", "older_than"
