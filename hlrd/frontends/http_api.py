@@ -33,6 +33,7 @@ from ..log_budget import LogBudget
 from ..metrics import Metrics
 from ..service import LookupService, ShuttingDown, new_lookup_id, strictest
 from .http_metrics import UNMATCHED, HttpMetrics, route_of
+from .openapi import add_openapi_routes
 from .request_ids import caller_ids
 
 log = structlog.get_logger("hlrd.http")
@@ -326,6 +327,7 @@ def make_app(service: LookupService, metrics: Metrics, tokens: tuple[str, ...]) 
     app[SERVICE_KEY] = service
     app[METRICS_KEY] = metrics
     app[TOKENS_KEY] = tokens
+    add_openapi_routes(app)  # open, like /healthz: outside /v1
     app[REFUSAL_BUDGET_KEY] = LogBudget(burst=100, interval_s=10.0)
     app[INTERNAL_BUDGET_KEY] = LogBudget(burst=5, interval_s=10.0)
     app[HTTP_METRICS_KEY] = http_metrics = HttpMetrics(metrics)

@@ -344,6 +344,11 @@ class HttpServer:
     def limiter(self) -> ConnectionLimiter:
         return self._shared.limiter
 
+    @property
+    def app(self) -> web.Application:
+        """The application served: its routes are what the OpenAPI document describes."""
+        return self._app
+
     async def start(self) -> None:
         self._runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=5.0)
         await self._runner.setup()
