@@ -199,7 +199,7 @@ def _parameters(params: list[tuple[Json, bool]]) -> str:
         )
         req = "required" if p.get("required") else "optional"
         rows.append(
-            f"<tr class='{'shared' if shared else ''}'><td><code>{_e(p['name'])}</code>"
+            f"<tr class='{'shared' if shared else ''}'><td><code class='h'>{_e(p['name'])}</code>"
             f"<div class='sub'>{_e(p['in'])}, {req}</div></td>"
             f"<td>{_type(p.get('schema', {}))}</td><td>{_text(p.get('description', ''))}"
             f"{'<ul class=ex>' + ex + '</ul>' if ex else ''}</td></tr>"
@@ -231,9 +231,10 @@ def _curl(path: str, method: str, params: list[Json], secured: bool) -> str:
     verb = "" if method == "get" else f" -X {method.upper()}"
     auth = " -H 'Authorization: Bearer TOKEN'" if secured else ""
     lines = [f"curl -sS{verb}{auth} '{EXAMPLE_BASE_URL}{u}'" for u in urls]
-    if secured:
-        sep = "&" if "?" in urls[-1] else "?"
-        lines.append(f"curl -sS{verb} '{EXAMPLE_BASE_URL}{urls[-1]}{sep}access_token=TOKEN'")
+    if secured:  # the query token is for dialers: shown on their request, if there is one
+        dialer = next((u for u in urls if "format=digit" in u), urls[0])
+        sep = "&" if "?" in dialer else "?"
+        lines.append(f"curl -sS{verb} '{EXAMPLE_BASE_URL}{dialer}{sep}access_token=TOKEN'")
     return f"<h3>Example</h3><pre class='curl'>{_e(chr(10).join(lines))}</pre>"
 
 
