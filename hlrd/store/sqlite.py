@@ -260,6 +260,12 @@ class SqliteStore:
         path = self.path
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"{path.parent}: cannot create the data directory ({exc.strerror}): "
+                "point store.data_dir (or HLRD_DATA_DIR) elsewhere"
+            ) from exc
+        try:
             schema.check_header(path)
             # Created 0600 before SQLite sees it: its -wal and -shm copy these bits.
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
