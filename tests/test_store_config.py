@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hlrd.config import ConfigError, StoreConfig, parse_config
+from hlrd.config import ConfigError, StoreConfig, load_config, parse_config
 
 
 def with_store(**store: Any) -> dict[str, Any]:
@@ -42,3 +43,8 @@ def test_a_bad_environment_key_is_named(env: dict[str, str], message: str) -> No
         parse_config(with_store(hash_key_env="K"), env=env)
     assert str(err.value).startswith(message)
     assert "zz" not in str(err.value)  # the value of a secret is never repeated
+
+
+def test_the_shipped_file_documents_the_defaults() -> None:
+    shipped = Path(__file__).resolve().parent.parent / "config" / "hlrd.toml"
+    assert load_config(shipped, env={}).store == StoreConfig()
