@@ -244,16 +244,41 @@ async def test_concurrent_reads_during_writes_see_whole_answers(store: AnswerSto
 
 async def test_a_bad_row_costs_only_itself(store: AnswerStore) -> None:
     good = [answer(f"4860100000{i}") for i in range(4)]
-    bad = answer("48601000009", checked_at=math.nan)  # stored as NULL: refused
-    for a in (*good[:2], bad, *good[2:]):
+    nan = answer("48601000008", checked_at=math.nan)  # stored as NULL: refused by SQLite
+    surrogate = answer("48601000009", provider="sim\ud800")  # cannot even be bound
+    for a in (*good[:2], surrogate, nan, *good[2:]):
         store.put(a)
     with capture_logs() as logs:
         await store.flush()  # the writer hands its log line to the loop before this
     assert [await store.get(a.key) for a in good] == good
-    assert await store.get(bad.key) is None
+    assert [await store.get(nan.key), await store.get(surrogate.key)] == [None, None]
     stats = await store.stats()
-    assert (stats.answers, stats.writes_failed) == (4, 1)
-    assert [e["event"] for e in logs] == ["store.write_failed"]
+    assert (stats.answers, stats.writes_failed) == (4, 2)
+    assert [(e["event"], e["rows"]) for e in logs] == [("store.write_failed", 2)]
+    store.put(answer("48601000010"))  # the writer is still there
+    await store.flush()
+    assert (await store.stats()).answers == 5
+
+
+async def test_a_database_locked_too_long_fails_the_batch_not_the_caller(
+    cfg: StoreConfig,
+) -> None:
+    store = await SqliteStore.open(
+        db_path(cfg), clock=Clock(), retention_interval_s=None, busy_timeout_s=0.05
+    )
+    a = answer()
+    with write_lock(db_path(cfg)), capture_logs() as logs:
+        store.put(a)
+        await store.flush()  # returns once the writer gave up on the lock
+    stats = await store.stats()
+    assert (stats.writes_failed, stats.answers) == (1, 0)
+    assert [(e["event"], e["error"]) for e in logs] == [
+        ("store.write_failed", "database is locked")
+    ]
+    store.put(a)
+    await store.flush()
+    assert await store.get(a.key) == a
+    await store.close()
 
 
 async def test_stats_count_rows_fresh_providers_and_kinds(store: AnswerStore) -> None:

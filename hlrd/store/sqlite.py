@@ -73,8 +73,6 @@ _STATS = (
 _row = operator.attrgetter(
     "key", "checked_at", "expires_at", "provider", "kind", "payload", "cost", "currency"
 )
-# Errors that belong to a row, not to the database: the rest of its batch is retried.
-_ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, OverflowError, TypeError)
 
 
 @dataclass(slots=True, eq=False)
@@ -120,6 +118,7 @@ class SqliteStore:
         self._closed = False
         self._taken = 0
         self._failed = 0
+        self._dead = False  # the writer thread stopped on an unexpected error
         self._readers = ReaderPool(self._connect_reader, readers, MAX_WAITING_READS)
         self._control_slots = asyncio.Semaphore(MAX_WAITING_CONTROLS)
         self._retention: asyncio.Task[None] | None = None
@@ -242,7 +241,12 @@ class SqliteStore:
             target=self._writer_main, args=(ready,), name="hlrd-store-writer", daemon=True
         )
         self._thread.start()
-        found = await ready
+        try:
+            found = await ready
+        except asyncio.CancelledError:  # opening was given up: let the thread go
+            self._ops.append(_Control("stop", loop.create_future()))
+            self._wake.set()
+            raise
         self._readers.start(loop)
         if found == 0:
             log.info("store.created", path=str(self.path), schema=schema.VERSION)
@@ -306,6 +310,7 @@ class SqliteStore:
         try:
             self._write_loop(conn)
         except BaseException as exc:  # a bug: say so, fail who waits, leave the loop alive
+            self._dead = True  # first: a control queued after the drain below sees it
             self._log("error", "store.writer_failed", error=repr(exc))
             conn.close()
             while self._ops:
@@ -337,11 +342,11 @@ class SqliteStore:
     def _write(self, conn: sqlite3.Connection, batch: list[StoredAnswer]) -> None:
         try:
             self._transaction(conn, lambda: conn.executemany(_UPSERT, map(_row, batch)))
-        except _ROW_ERRORS:
-            self._write_rows(conn, batch)
-        except sqlite3.Error as exc:
+        except sqlite3.OperationalError as exc:  # the database's trouble: disk, lock, I/O
             self._failed += len(batch)
             self._log("warning", "store.write_failed", rows=len(batch), error=str(exc))
+        except Exception:  # a row's trouble (a NaN time, a type SQLite cannot bind)
+            self._write_rows(conn, batch)
 
     def _write_rows(self, conn: sqlite3.Connection, batch: list[StoredAnswer]) -> None:
         """One bad row (a NaN time, a wrong type) costs that row, not its batch."""
@@ -349,7 +354,7 @@ class SqliteStore:
         for answer in batch:
             try:
                 self._transaction(conn, functools.partial(conn.execute, _UPSERT, _row(answer)))
-            except (sqlite3.Error, OverflowError, TypeError):
+            except Exception:
                 failed += 1
         if failed:
             self._failed += failed
@@ -457,6 +462,8 @@ class SqliteStore:
             future: asyncio.Future[int] = self._loop_().create_future()
             self._ops.append(_Control(action, future, key, before))
             self._wake.set()
+            if self._dead:  # checked after queuing: see _writer_main
+                raise StoreError(f"{self.path}: the store's writer failed")
             return await future
 
     def _loop_(self) -> asyncio.AbstractEventLoop:
