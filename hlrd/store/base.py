@@ -12,6 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+KEY_BYTES = 32  # an HMAC-SHA256: anything else is not a keyed hash (maybe a number)
+
+
+class StoreError(Exception):
+    """A store that cannot be opened or used; the message names the file and the fix."""
+
 
 @dataclass(frozen=True, slots=True)
 class StoredAnswer:
@@ -21,8 +27,8 @@ class StoredAnswer:
     provider: str
     kind: str  # the cache's kind of answer (its TTL class)
     payload: bytes  # the answer as the cache serialized it
-    cost: float = 0.0  # what the lookup cost, saved again by each hit
-    currency: str = ""
+    cost: float = 0.0  # what the provider charged for this lookup: "cost saved" on a hit
+    currency: str = ""  # ISO 4217 of `cost`; "" when unknown (answers from schema 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +40,9 @@ class StoreStats:
     bytes_on_disk: int  # database + WAL + journal
     by_provider: dict[str, int]
     by_kind: dict[str, int]
-    writes_dropped: int  # puts refused because the write queue was full
+    writes_dropped: int  # puts refused because the write queue was full (or store closed)
+    writes_queued: int = 0  # puts waiting for the writer now
+    writes_failed: int = 0  # puts the database refused (disk full, locked too long)
 
 
 class AnswerStore(Protocol):
@@ -46,12 +54,14 @@ class AnswerStore(Protocol):
         full the write is dropped and counted: a cache may forget, a lookup may not wait."""
 
     async def delete(self, key: bytes) -> int:
-        """Remove everything kept for one number (erasure); rows removed."""
+        """Remove everything kept for one number (erasure); rows removed. Writes queued
+        before the call are applied first, so a queued answer cannot come back."""
 
     async def purge(self, checked_before: float | None) -> int:
         """Remove answers checked before this epoch time (None: all); rows removed."""
 
-    async def stats(self) -> StoreStats: ...
+    async def stats(self) -> StoreStats:
+        """Reads every row (a scan): for `hlrd cache stats`, not for each scrape."""
 
     async def flush(self) -> None:
         """Return once every write queued before the call is on disk."""
