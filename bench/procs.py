@@ -145,7 +145,8 @@ def write_config(sim_port: int, window: int, server_window: int = 0) -> Path:
         '[http]\nport = 0\n\n[logging]\nformat = "json"\nlevel = "INFO"\n\n'
         "[numbers]\nmobile_only = false\n\n"
         f'[[upstream.providers]]\nname = "sim"\nport = {sim_port}\npassword = "secret"\n'
-        f"binds = 1\nwindow = {window}\ntps = 100000\n" + smpp_server
+        f"binds = 1\nwindow = {window}\ntps = 100000\n"
+        f'\n[store]\ndata_dir = "{path.parent / "data"}"\n' + smpp_server
     )
     return path
 

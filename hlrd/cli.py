@@ -9,11 +9,12 @@ import json
 import sys
 from typing import Any
 
-from . import __version__
+from . import __version__, cache_cli
 from .config import Config, ConfigError, load_config
 from .daemon import Daemon, ListenError
 from .domain.numbers import InvalidNumber
 from .logging_setup import configure_logging
+from .store.base import StoreError
 
 DEFAULT_CONFIG = "config/hlrd.toml"
 
@@ -28,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=text)
         c.add_argument("number")
         c.add_argument("--config", default=DEFAULT_CONFIG)
+    cache_cli.add_parser(sub, DEFAULT_CONFIG)
     cfg = sub.add_parser("config", help="configuration tools")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
     chk = cfg_sub.add_parser("check", help="validate a config file")
@@ -104,11 +106,13 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(lg.format, lg.level, max_line_bytes=lg.max_line_bytes)
         try:
             asyncio.run(Daemon(config).run_until_signalled())
-        except ListenError as exc:
+        except (ListenError, StoreError) as exc:
             print(f"hlrd: {exc}", file=sys.stderr)
             return 2
         return 0
     configure_logging("json", "WARNING")
+    if args.command == "cache":
+        return cache_cli.run(config, args)
     return asyncio.run(_one_shot(config, args.number, args.command == "check"))
 
 

@@ -36,6 +36,9 @@ from .log_budget import LogBudget
 from .metrics import Metrics
 from .runtime import tune_gc
 from .service import LookupService
+from .store.base import AnswerStore
+from .store.factory import open_store
+from .store.keys import open_keyer
 from .upstream.smpp_provider import SmppProvider
 
 log = structlog.get_logger("hlrd")
@@ -59,6 +62,7 @@ class Daemon:
         self.smpp_server: SmppFrontend | None = None  # built by start(), caps fitted
         self.http: HttpServer | None = None
         self.http_port = 0
+        self.store: AnswerStore | None = None
         self._loop_errors = LoopErrorLog()
         self._previous_loop_handler: LoopHandler | None = None
 
@@ -74,6 +78,12 @@ class Daemon:
             raise_fd_limit(),
             cfg.limits.fd_reserve,
         )
+        if cfg.cache.enabled:
+            # Before anything listens: a store that cannot be opened ends the start
+            # with its message (StoreError), not with a daemon that forgets.
+            self.store = await open_store(cfg.store)
+            keyer = await open_keyer(cfg.store)
+            self.cache.store, self.cache.keyer = self.store, keyer.key
         for p in self.providers:
             await p.start()
         app = make_app(self.service, self.metrics, cfg.http.auth_tokens)
@@ -118,6 +128,9 @@ class Daemon:
             await self.smpp_server.stop()
         if self.http is not None:
             await self.http.stop()
+        if self.store is not None:
+            await self.store.close()  # what is queued is written first
+            self.store = None
         asyncio.get_running_loop().set_exception_handler(self._previous_loop_handler)
         log.info("hlrd.stopped")
 

@@ -17,6 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "config" / "scenarios" / "demo.toml"
 
 
+@pytest.fixture(autouse=True)
+def _own_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's daemons store their answers in a directory of the test's own."""
+    monkeypatch.setenv("HLRD_DATA_DIR", str(tmp_path / "hlrd-data"))
+
+
 @pytest.fixture
 def demo() -> Scenario:
     return load_scenario(DEMO)

@@ -13,6 +13,8 @@ from hlrd.config import parse_config
 from hlrd.daemon import Daemon
 from simulator.controller import Simulator
 
+from .data_dirs import DATA_ENV
+
 BASE_CONFIG: dict[str, Any] = {
     "http": {"host": "127.0.0.1", "port": 0},
     "lookup": {"timeout_s": 10, "shutdown_grace_s": 0.2},
@@ -74,7 +76,7 @@ def config_for(sim: Simulator, **sections: dict[str, Any]) -> dict[str, Any]:
 async def running_daemon(
     sim: Simulator, **sections: dict[str, Any]
 ) -> AsyncIterator[tuple[Daemon, aiohttp.ClientSession]]:
-    daemon = Daemon(parse_config(config_for(sim, **sections), env={}))
+    daemon = Daemon(parse_config(config_for(sim, **sections), env=DATA_ENV()))
     await daemon.start()
     try:
         async with aiohttp.ClientSession(f"http://127.0.0.1:{daemon.http_port}") as http:

@@ -29,6 +29,7 @@ from hlrd.frontends import openapi
 from simulator.controller import Simulator
 
 from .daemon_harness import config_for, running_daemon
+from .data_dirs import DATA_ENV
 from .openapi_contract import Contract, ContractError
 from .test_http_hostile import Answer, exchange, get, read_answer
 
@@ -270,7 +271,7 @@ async def test_too_many_connections_fits_the_document(sim: Simulator) -> None:
 async def test_shutting_down_fits_the_document(sim: Simulator) -> None:
     """While stop() gives lookups in flight their grace, a new one is refused with 503."""
     config = config_for(sim, provider={"result_timeout_s": 0.5}, lookup={"shutdown_grace_s": 5})
-    daemon = Daemon(parse_config(config, env={}))
+    daemon = Daemon(parse_config(config, env=DATA_ENV()))
     await daemon.start()
     stopping: asyncio.Task[None] | None = None
     try:

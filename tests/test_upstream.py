@@ -10,6 +10,7 @@ from simulator.controller import Simulator
 from simulator.scenario import Latency, Rule, Scenario
 
 from .daemon_harness import running_daemon
+from .data_dirs import DATA_ENV
 
 
 async def test_concurrent_lookups_of_one_number_share_one_upstream_query(sim: Simulator) -> None:
@@ -185,7 +186,7 @@ async def test_failover_to_the_next_provider(sim: Simulator, demo: Scenario) -> 
 
     data = config_for(sim)
     data.update(providers)
-    daemon = Daemon(parse_config(data, env={}))
+    daemon = Daemon(parse_config(data, env=DATA_ENV()))
     await daemon.start()
     try:
         await daemon.service.wait_ready()
