@@ -119,6 +119,7 @@ class SqliteStore:
         self._taken = 0
         self._failed = 0
         self._dead = False  # the writer thread stopped on an unexpected error
+        self._in_hand: _Control | None = None  # taken from the queue, not yet carried out
         self._readers = ReaderPool(self._connect_reader, readers, MAX_WAITING_READS)
         self._control_slots = asyncio.Semaphore(MAX_WAITING_CONTROLS)
         self._retention: asyncio.Task[None] | None = None
@@ -313,10 +314,13 @@ class SqliteStore:
             self._dead = True  # first: a control queued after the drain below sees it
             self._log("error", "store.writer_failed", error=repr(exc))
             conn.close()
+            failed = StoreError(f"{self.path}: the store's writer failed")
+            if self._in_hand is not None:
+                self._settle(self._in_hand.future, error=failed)
             while self._ops:
                 op = self._ops.popleft()
                 if isinstance(op, _Control):
-                    self._settle(op.future, error=StoreError("the store's writer failed"))
+                    self._settle(op.future, error=failed)
 
     def _write_loop(self, conn: sqlite3.Connection) -> None:
         ops = self._ops
@@ -330,14 +334,16 @@ class SqliteStore:
                 while ops and len(batch) < limit:
                     op = ops.popleft()
                     if isinstance(op, _Control):
-                        control = op
+                        control = self._in_hand = op
                         break
                     batch.append(op)
                 if batch:
                     self._taken += len(batch)
                     self._write(conn, batch)
-                if control is not None and self._run(conn, control):
-                    return
+                if control is not None:
+                    self._in_hand = None
+                    if self._run(conn, control):
+                        return
 
     def _write(self, conn: sqlite3.Connection, batch: list[StoredAnswer]) -> None:
         try:
