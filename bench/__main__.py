@@ -22,7 +22,15 @@ from hlrd.runtime import tune_gc
 
 from . import procs
 
-SCENARIOS = ["codec", "smpp_upstream", "http_check", "http_check_cached", "smpp_frontend", "abuse"]
+SCENARIOS = [
+    "codec",
+    "smpp_upstream",
+    "http_check",
+    "http_check_cached",
+    "store",
+    "smpp_frontend",
+    "abuse",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
