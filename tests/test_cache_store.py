@@ -19,6 +19,7 @@ from .test_store_privacy import found
 EGYPT = "48600000003"
 AT_HOME = "48600000001"
 DEMO_IMSIS = ["260010000000001", "260010000000003"]
+DEMO_MSCS = ["48601000100", "201000000100", "491720000100"]  # where subscribers are
 
 
 def _submits(sim: Simulator) -> int:
@@ -46,25 +47,26 @@ async def test_a_restart_keeps_answers_and_pays_for_none_again(sim: Simulator) -
     assert paid == 2 and _submits(sim) == 2  # nothing paid after the restart
     assert again["cache"]["hit"] is True and first["cache"]["hit"] is False
     assert again["visited_country"] == "EG" and again["imsi"] == "26001**********"
+    assert again["serving_msc"] is None  # the switch's address is not kept on disk
     assert (digit, age is not None) == ("0", True)
     assert 'hlrd_cache_lookups_total{result="store"} 2.0' in metrics
 
 
 async def test_the_store_files_hold_no_number_and_no_imsi(sim: Simulator) -> None:
     """Even with IMSIs returned in full to callers (lookup.return_imsi), what reaches
-    the database, its WAL and journal is keyed hashes and masked IMSIs."""
+    the database, its WAL and journal is keyed hashes, masked IMSIs and no MSC."""
     numbers = [f"486000000{i:02d}" for i in range(1, 10)] + [EGYPT]
     async with running_daemon(sim, lookup={"return_imsi": True}) as (daemon, http):
         answers = [await _lookup(http, n) for n in numbers]
         assert daemon.store is not None
         await daemon.store.flush()
         data_dir = Path(daemon.config.store.data_dir)
-        while_running = found(data_dir, numbers + DEMO_IMSIS)
+        while_running = found(data_dir, numbers + DEMO_IMSIS + DEMO_MSCS)
     assert any(a["imsi"] == "260010000000003" for a in answers)  # the caller got it
     names = sorted(os.listdir(data_dir))
     assert names[:2] == ["hash.key", "hlrd.sqlite3"]
     assert while_running == []
-    assert found(data_dir, numbers + DEMO_IMSIS) == []
+    assert found(data_dir, numbers + DEMO_IMSIS + DEMO_MSCS) == []
 
 
 def _cli(config: Path, *args: str) -> tuple[int, dict[str, Any]]:

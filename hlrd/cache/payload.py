@@ -1,4 +1,6 @@
-"""A result as the store keeps it: no number, no lookup id, the IMSI masked.
+"""A result as the store keeps it: no number, no lookup id, the IMSI masked, and no
+serving MSC (a switch's address locates the subscriber to a region; the country and
+network the decisions need are kept, the MSC stays in memory only).
 
 JSON, because it is what the HTTP API answers anyway (the same field names), an old
 row stays readable after fields are added, and a row can be read by eye when needed.
@@ -29,6 +31,7 @@ def encode(result: LookupResult) -> bytes:
     for name in _DROPPED:
         del d[name]
     d["imsi"] = mask_imsi(result.imsi)
+    d["serving_msc"] = None
     return json.dumps(d, separators=(",", ":")).encode()
 
 
