@@ -145,10 +145,15 @@ def write_config(sim_port: int, window: int, server_window: int = 0) -> Path:
         '[http]\nport = 0\n\n[logging]\nformat = "json"\nlevel = "INFO"\n\n'
         "[numbers]\nmobile_only = false\n\n"
         f'[[upstream.providers]]\nname = "sim"\nport = {sim_port}\npassword = "secret"\n'
-        f"binds = 1\nwindow = {window}\ntps = 100000\n"
-        f'\n[store]\ndata_dir = "{path.parent / "data"}"\n' + smpp_server
+        f"binds = 1\nwindow = {window}\ntps = 100000\n" + smpp_server
     )
     return path
+
+
+def data_env(config: Path) -> dict[str, str]:
+    """The daemon's store beside its config (HLRD_DATA_DIR, not a [store] section, so a
+    daemon from an older tree, --daemon-src, takes the same config)."""
+    return {"HLRD_DATA_DIR": str(config.parent / "data")}
 
 
 @contextmanager
@@ -156,6 +161,7 @@ def daemon(config: Path) -> Iterator[tuple[int, int, int]]:
     """(http port, smpp server port or 0, pid) of `hlrd run`, once it is bound upstream."""
     args = [sys.executable, "-m", "hlrd", "run", "--config", str(config)]
     cwd, env = daemon_env(DAEMON_SRC)
+    env = {**env, **data_env(config)}
     with process(args, "hlrd.ready", env, cwd) as (proc, event):
         smpp = event.get("smpp") or 0
         yield int(str(event["http"]).rsplit(":", 1)[1]), int(str(smpp)), proc.pid
@@ -167,6 +173,7 @@ def logged_daemon(config: Path, log: Path, timeout: float = 30.0) -> Iterator[tu
     the caller measures; (http port, smpp server port or 0, pid)."""
     args = [sys.executable, "-m", "hlrd", "run", "--config", str(config)]
     cwd, env = daemon_env(DAEMON_SRC)
+    env = {**env, **data_env(config)}
     with open(log, "wb") as sink:
         proc = subprocess.Popen(
             args,

@@ -25,7 +25,7 @@ from hlrd.smpp.pdu import BindTransceiver, DeliverSm, DeliverSmResp, Pdu, Submit
 from hlrd.smpp.receipts import receipt_from_pdu
 from hlrd.smpp.transport import Handler, LinkConfig, SmppConnection, connect
 
-from .procs import ROOT, cpu_seconds, daemon, rss_mb, simulator, write_config
+from .procs import ROOT, cpu_seconds, daemon, data_env, rss_mb, simulator, write_config
 from .smpp_upstream import _hlrd as upstream_alone
 from .stats import percentile
 
@@ -132,7 +132,8 @@ def _smpplib_processes(port: int, clients: int, window: int, total: int) -> tupl
 def _service_path(sim_port: int, window: int, total: int) -> float:
     """Lookups/s through LookupService in this process (normalize, single-flight,
     provider, result, log, metrics) with `window` callers: the front end minus SMPP."""
-    config = load_config(write_config(sim_port, 256))
+    path = write_config(sim_port, 256)
+    config = load_config(path, env={**os.environ, **data_env(path)})
     with open(os.devnull, "w") as devnull:  # logs as the daemon logs (INFO), unseen
         configure_logging("json", "INFO", devnull)
         try:
