@@ -63,6 +63,7 @@ class Daemon:
         self.http: HttpServer | None = None
         self.http_port = 0
         self.store: AnswerStore | None = None
+        self._key_filter: asyncio.Task[None] | None = None
         self._loop_errors = LoopErrorLog()
         self._previous_loop_handler: LoopHandler | None = None
 
@@ -84,6 +85,7 @@ class Daemon:
             self.store = await open_store(cfg.store)
             keyer = await open_keyer(cfg.store)
             self.cache.store, self.cache.keyer = self.store, keyer.key
+            self._key_filter = asyncio.create_task(self.cache.load_key_filter())
         for p in self.providers:
             await p.start()
         app = make_app(self.service, self.metrics, cfg.http.auth_tokens)
@@ -128,6 +130,10 @@ class Daemon:
             await self.smpp_server.stop()
         if self.http is not None:
             await self.http.stop()
+        if self._key_filter is not None:
+            self._key_filter.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._key_filter
         if self.store is not None:
             await self.store.close()  # what is queued is written first
             self.store = None

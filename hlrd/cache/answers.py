@@ -18,12 +18,15 @@ from ..domain.result import CacheInfo, LookupResult, Timings
 from ..metrics import Metrics
 from ..store.base import AnswerStore, StoredAnswer
 from . import payload
+from .key_filter import KeyFilter
 from .kinds import answered, kind_of
 from .memory import Entry, MemoryTier
 
 # What one cache consultation came to (hlrd_cache_lookups_total{result}).
 RESULTS = ("memory", "store", "miss", "stale", "bypass")
 _NO_TIMINGS = Timings(upstream_ms=None, total_ms=0.0)
+# Keys the filter is sized for (~2.5 MB); beyond it more misses read the store.
+KEY_FILTER_CAPACITY = 2_000_000
 
 
 class AnswerCache:
@@ -43,6 +46,7 @@ class AnswerCache:
         # they live seconds, and must not push out the last real answer, which a stale
         # serve may still need.
         self.failures = MemoryTier(min(cfg.memory_entries, 10_000) if cfg.enabled else 0)
+        self.keys = KeyFilter(KEY_FILTER_CAPACITY)
         self.clock = clock
         self.m = metrics
         for r in RESULTS:
@@ -112,10 +116,25 @@ class AnswerCache:
             return None
         return result.served_as(lookup_id, CacheInfo(hit=True, age_s=round(age, 1)), _NO_TIMINGS)
 
+    async def load_key_filter(self, page: int = 10_000) -> None:
+        """Fill the filter with every key the store holds (at start, in the background):
+        from then on a number never seen costs no disk read."""
+        if self.store is None:
+            return
+        after = b""
+        while batch := await self.store.keys_after(after, page):
+            for key in batch:
+                self.keys.add(key)
+            after = batch[-1]
+        self.keys.ready = True
+
     async def _load(self, msisdn: str) -> Entry | None:
         if self.store is None or self.keyer is None:
             return None
-        row = await self.store.get(self.keyer(msisdn))
+        key = self.keyer(msisdn)
+        if self.keys.absent(key):
+            return None
+        row = await self.store.get(key)
         if row is None:
             return None
         entry = Entry(
@@ -156,9 +175,11 @@ class AnswerCache:
         self.failures.pop(result.msisdn)
         self.memory.put(result.msisdn, entry)
         if self.store is not None and self.keyer is not None:
+            key = self.keyer(result.msisdn)
+            self.keys.add(key)
             self.store.put(
                 StoredAnswer(
-                    key=self.keyer(result.msisdn),
+                    key=key,
                     checked_at=now,
                     expires_at=now + ttl,
                     provider=result.provider,

@@ -60,6 +60,9 @@ class AnswerStore(Protocol):
     async def purge(self, checked_before: float | None) -> int:
         """Remove answers checked before this epoch time (None: all); rows removed."""
 
+    async def keys_after(self, after: bytes, limit: int) -> list[bytes]:
+        """Stored keys in order, up to `limit` above `after` (b"": from the start)."""
+
     async def stats(self) -> StoreStats:
         """Reads every row (a scan): for `hlrd cache stats`, not for each scrape."""
 

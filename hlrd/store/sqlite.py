@@ -167,6 +167,11 @@ class SqliteStore:
         row = await self._read(self._get_sync, key)
         return None if row is None else StoredAnswer(*row)
 
+    async def keys_after(self, after: bytes, limit: int) -> list[bytes]:
+        """Stored keys in order, the first `limit` above `after` (b"" from the start):
+        pages, so reading a million keys never holds one read transaction for long."""
+        return await self._read(self._keys_sync, after, limit)
+
     def put(self, answer: StoredAnswer) -> None:
         _check_key(answer.key)
         if self._closed or self._enqueued - self._taken >= self._queue_limit:
@@ -434,6 +439,13 @@ class SqliteStore:
         # an open reader stops checkpoints from recycling the WAL.
         rows = conn.execute(_GET, (key,)).fetchall()
         return tuple(rows[0]) if rows else None
+
+    @staticmethod
+    def _keys_sync(conn: sqlite3.Connection, after: bytes, limit: int) -> list[bytes]:
+        rows = conn.execute(
+            "SELECT key FROM answers WHERE key > ? ORDER BY key LIMIT ?", (after, limit)
+        ).fetchall()
+        return [bytes(r[0]) for r in rows]
 
     def _stats_sync(self, conn: sqlite3.Connection, now: float) -> tuple[list[Any], int]:
         rows = conn.execute(_STATS, (now,)).fetchall()
