@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..domain.numbers import InvalidNumber
-from .http_api import SERVICE_KEY, error
+from .http_errors import SERVICE_KEY, error
 
 _MAX_SECONDS = 10 * 365 * 86400
 

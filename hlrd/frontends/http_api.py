@@ -21,7 +21,6 @@ import os
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import structlog
 from aiohttp import web
@@ -32,13 +31,14 @@ from ..domain.result import LookupResult, Outcome
 from ..log_budget import LogBudget
 from ..metrics import Metrics
 from ..service import LookupService, ShuttingDown, new_lookup_id, strictest
+from .cache_admin import add_routes as add_cache_routes
+from .http_errors import SERVICE_KEY, digit_mode, error
 from .http_metrics import UNMATCHED, HttpMetrics, route_of
 from .openapi import add_openapi_routes
 from .request_ids import caller_ids
 
 log = structlog.get_logger("hlrd.http")
 
-SERVICE_KEY = web.AppKey("service", LookupService)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 TOKENS_KEY = web.AppKey("tokens", tuple)
 HTTP_METRICS_KEY = web.AppKey("http_metrics", HttpMetrics)
@@ -67,26 +67,6 @@ _OUTCOME_STATUS = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _digit_mode(request: web.Request) -> bool:
-    return request.query.get("format") == "digit"
-
-
-def error(
-    request: web.Request,
-    status: int,
-    code: str,
-    message: str,
-    field: str | None = None,
-    **extra: str,
-) -> web.Response:
-    if _digit_mode(request):
-        return web.Response(status=status, text="1", content_type="text/plain")
-    detail: dict[str, Any] = {"code": code, "message": message, **extra}
-    if field is not None:
-        detail["field"] = field
-    return web.json_response({"error": detail}, status=status)
 
 
 @web.middleware
@@ -273,7 +253,7 @@ async def _check(request: web.Request) -> web.StreamResponse:
     if isinstance(result, web.Response):
         return result
     d = request.app[SERVICE_KEY].decide(result)
-    if _digit_mode(request):
+    if digit_mode(request):
         return _aged(web.Response(text=d.digit, content_type="text/plain"), result)
     return _aged(
         web.json_response(
@@ -335,7 +315,5 @@ def make_app(service: LookupService, metrics: Metrics, tokens: tuple[str, ...]) 
         app.router.add_get(path, handler)
         http_metrics.create_route_series(path, codes)
     http_metrics.create_route_series(UNMATCHED, (404,))
-    from .cache_admin import add_routes  # it builds on this module's helpers
-
-    add_routes(app)
+    add_cache_routes(app)
     return app
