@@ -163,6 +163,48 @@ def _json(obj: Any, **_: Any) -> str:
     return orjson.dumps(obj, default=str).decode()
 
 
+class _HotLines:
+    """The JSON path of structlog's chain, for the lines logged on every lookup.
+
+    A cached answer costs tens of µs; structlog's bound-logger machinery (method
+    proxy, context copy, processor loop) cost ~7 µs of its ~20 for `lookup.done`.
+    Same guards, same order, same writer: fields scrubbed, a timestamp, bounded.
+    Used only while structlog still runs the chain configure_logging() installed
+    (its renderer last): a test's capture_logs() or reset_defaults() takes over.
+    """
+
+    __slots__ = ("_render", "_timestamp", "_writer")
+
+    def __init__(self, writer: BatchedLines, max_line_bytes: int) -> None:
+        self._writer = writer
+        self._timestamp = _Timestamp()
+        self._render = _bounded(lambda _, __, fields: _json(fields), max_line_bytes)
+
+    @property
+    def renderer(self) -> Callable[[Any, str, MutableMapping[str, Any]], str]:
+        return self._render
+
+    def __call__(self, event: str, fields: dict[str, Any]) -> None:
+        fields["event"] = event
+        fields["level"] = "info"
+        scrub_personal_data(None, "", fields)
+        self._writer.msg(self._render(None, "", self._timestamp(None, "", fields)))
+
+
+_hot: _HotLines | None = None
+
+
+def log_info(logger: Any, event: str, fields: dict[str, Any]) -> None:
+    """`logger.info(event, **fields)`, cheaper when the output is JSON at INFO or below
+    (production); console output, filtered levels and any other structlog set-up keep
+    structlog's own path. `fields` is taken over (the caller passes a fresh dict)."""
+    hot = _hot
+    if hot is not None and structlog.get_config()["processors"][-1:] == [hot.renderer]:
+        hot(event, fields)
+    else:
+        logger.info(event, **fields)
+
+
 def configure_logging(
     fmt: str = "auto",
     level: str = "INFO",
@@ -178,22 +220,30 @@ def configure_logging(
     out = file or sys.stderr
     if fmt == "auto":
         fmt = "console" if out.isatty() else "json"
+    writer = BatchedLines(out)
+    global _hot
+    _hot = (
+        _HotLines(writer, max_line_bytes)
+        if fmt == "json" and logging.getLevelName(level) <= logging.INFO
+        else None
+    )
     renderer: Any = (
         structlog.dev.ConsoleRenderer()
         if fmt == "console"
         else structlog.processors.JSONRenderer(serializer=_json)
     )
+    last = _bounded(renderer, max_line_bytes) if _hot is None else _hot.renderer
+    # No contextvars: nothing binds them, and the hot lines above could not carry them.
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.format_exc_info,
             scrub_personal_data,
             _Timestamp(),
-            _bounded(renderer, max_line_bytes),
+            last,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=_factory(out),
+        logger_factory=lambda *_: writer,  # one writer for all: lines keep their order
         cache_logger_on_first_use=cache,
     )
     _route_stdlib(level)
@@ -221,9 +271,3 @@ def _route_stdlib(level: str) -> None:
             root.removeHandler(h)
     root.addHandler(_ToStructlog())
     root.setLevel(logging.getLevelName(level))
-
-
-def _factory(file: TextIO) -> Callable[..., BatchedLines]:
-    """Every logger shares one writer, so lines keep their order."""
-    writer = BatchedLines(file)
-    return lambda *_: writer

@@ -10,6 +10,7 @@ The modules that own a label set create its series (`Metrics.touch`).
 from __future__ import annotations
 
 import platform
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -61,11 +62,67 @@ class Children:
         return found
 
 
+class PendingCounter:
+    """A counter child's increments kept as a plain number until the next scrape.
+
+    A child's inc() validates and takes a lock (~1.5 µs); a cached answer counts three
+    or four things and costs ~100 µs in all. Only for counting on the event loop's
+    thread: the scrape that flushes runs there too, so no increment is lost between
+    the read and the reset.
+    """
+
+    __slots__ = ("_child", "pending")
+
+    def __init__(self, child: Any) -> None:
+        self._child = child
+        self.pending = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.pending += amount
+
+    def flush(self) -> None:
+        if self.pending:
+            self._child.inc(self.pending)
+            self.pending = 0.0
+
+
+class PendingHistogram:
+    """A histogram child's observations counted per bucket until the next scrape
+    (observe() is ~2.6 µs; this ~0.3). Same thread rule as PendingCounter."""
+
+    __slots__ = ("_bounds", "_child", "_counts", "_sum")
+
+    def __init__(self, child: Any) -> None:
+        self._child = child
+        self._bounds: list[float] = list(child._upper_bounds)
+        self._counts = [0] * len(self._bounds)
+        self._sum = 0.0
+
+    def observe(self, amount: float) -> None:
+        self._counts[bisect_left(self._bounds, amount)] += 1  # the first bound >= amount
+        self._sum += amount
+
+    def flush(self) -> None:
+        """Into the child's own per-bucket values: what observe() would have added,
+        one call per bucket instead of one per observation."""
+        counts = self._counts
+        if not any(counts):
+            return
+        buckets = self._child._buckets
+        for i, n in enumerate(counts):
+            if n:
+                buckets[i].inc(n)
+                counts[i] = 0
+        self._child._sum.inc(self._sum)
+        self._sum = 0.0
+
+
 class Metrics:
     content_type = CONTENT_TYPE_LATEST
 
     def __init__(self) -> None:
         self.child = Children()
+        self._pending: dict[tuple[object, tuple[str, ...]], Any] = {}
         r = self.registry = CollectorRegistry()
         # What the default registry would have shown (memory, CPU, descriptors, GC):
         # its collectors are bound to that registry, so this one gets its own.
@@ -223,5 +280,22 @@ class Metrics:
     def watch(self, gauge: Gauge, labels: tuple[str, ...], fn: Callable[[], float]) -> None:
         gauge.labels(*labels).set_function(fn)
 
+    def pending(self, metric: Counter | Histogram, *values: str) -> Any:
+        """A PendingCounter or PendingHistogram for `metric.labels(*values)`, for
+        counting on the event loop's hot paths; its series exists from now on."""
+        key = (metric, values)
+        found = self._pending.get(key)
+        if found is None:
+            child = self.child(metric, *values)
+            kind = PendingHistogram if isinstance(metric, Histogram) else PendingCounter
+            found = self._pending[key] = kind(child)
+        return found
+
+    def flush(self) -> None:
+        """What the pending counters hold, into the registry (before a scrape)."""
+        for pending in self._pending.values():
+            pending.flush()
+
     def render(self) -> bytes:
+        self.flush()
         return generate_latest(self.registry)

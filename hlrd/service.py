@@ -22,6 +22,7 @@ from .domain.derive import derive
 from .domain.masking import mask_msisdn
 from .domain.numbers import InvalidNumber, Msisdn, normalize
 from .domain.result import LookupResult, Outcome, Timings
+from .logging_setup import log_info
 from .metrics import Metrics
 from .upstream.base import NOT_BOUND, Provider, ProviderError
 
@@ -282,15 +283,16 @@ class LookupService:
 
     def _served(self, hit: LookupResult, trace: Trace | None) -> LookupResult:
         """A cached answer (under this caller's lookup id), logged like any lookup."""
-        log.info(
-            "lookup.done",
-            lookup_id=hit.lookup_id,
-            provider=hit.provider,
-            outcome=hit.outcome.value,
-            cache="stale" if hit.cache.stale else "hit",
-            age_s=hit.cache.age_s,
-            **(trace or _NO_TRACE),
-        )
+        fields = {
+            "lookup_id": hit.lookup_id,
+            "provider": hit.provider,
+            "outcome": hit.outcome.value,
+            "cache": "stale" if hit.cache.stale else "hit",
+            "age_s": hit.cache.age_s,
+        }
+        if trace:
+            fields.update(trace)
+        log_info(log, "lookup.done", fields)
         return hit
 
     async def _lookup(
@@ -414,17 +416,20 @@ class LookupService:
         child(m.lookup_seconds, last.provider, outcome).observe(elapsed)
         # A lookup without an answer is what an operator looks for: above INFO, so a
         # daemon logging at WARNING still shows it.
-        (log.info if last.outcome in _ANSWERED else log.warning)(
-            "lookup.done",
-            lookup_id=lookup_id,
-            msisdn=masked,
-            provider=last.provider,
-            outcome=last.outcome.value,
-            reachability=last.reachability.value,
-            roaming=last.roaming.value,
-            ms=round(elapsed * 1000, 1),
+        fields = {
+            "lookup_id": lookup_id,
+            "msisdn": masked,
+            "provider": last.provider,
+            "outcome": last.outcome.value,
+            "reachability": last.reachability.value,
+            "roaming": last.roaming.value,
+            "ms": round(elapsed * 1000, 1),
             **trace,
-        )
+        }
+        if last.outcome in _ANSWERED:
+            log_info(log, "lookup.done", fields)
+        else:
+            log.warning("lookup.done", **fields)
         return last
 
     def _ordered(self) -> list[Provider]:
@@ -434,7 +439,7 @@ class LookupService:
     def decide(self, result: LookupResult) -> Decision:
         decision = decide(result, self.config.policy)
         for reason in decision.reasons or ("none",):
-            self.metrics.child(
+            self.metrics.pending(
                 self.metrics.decisions, decision.verdict.value, reason.split(":")[0]
             ).inc()
         return decision

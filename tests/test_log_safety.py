@@ -9,10 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 import structlog
+from structlog.testing import capture_logs
 
 from hlrd.frontends.conn_limits import ConnectionLimiter
 from hlrd.log_budget import LogBudget
-from hlrd.logging_setup import configure_logging
+from hlrd.logging_setup import configure_logging, log_info
 
 NUMBER = "48600000003"
 
@@ -70,6 +71,30 @@ def test_ids_we_generate_are_left_readable() -> None:
     assert line["lookup_id"] == "1234567890abcdef"
     assert line["message_id"] == "1795464740000001"
     assert joined["joined_lookup_id"] == "1234567890abcdef"
+
+
+def test_the_per_lookup_fast_path_writes_what_structlog_would() -> None:
+    """lookup.done skips structlog's machinery in production; the line must not change:
+    same fields, masked, bounded, and a test's capture still sees it."""
+    out = io.StringIO()
+    configure_logging("json", "INFO", out, max_line_bytes=512, cache=False)
+    log = structlog.get_logger("t")
+
+    def fields() -> dict[str, object]:
+        return {"lookup_id": "1234567890abcdef", "request_id": f"crm-{NUMBER}", "age_s": 3.5}
+
+    log_info(log, "lookup.done", fields())
+    log.info("lookup.done", **fields())
+    log_info(log, "lookup.done", {f"k{i}": "v" * 200 for i in range(5)})
+    fast, slow, long = _lines(out)
+    assert fast.pop("timestamp") and slow.pop("timestamp")
+    assert fast == slow
+    assert fast["request_id"] == "crm-********003"
+    assert long["truncated"] and NUMBER not in out.getvalue()
+    with capture_logs() as captured:
+        log_info(log, "lookup.done", fields())
+    assert [e["event"] for e in captured] == ["lookup.done"]
+    assert len(_lines(out)) == 3  # captured, not written
 
 
 def test_a_log_budget_allows_a_burst_then_reports_what_it_suppressed() -> None:

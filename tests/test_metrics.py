@@ -15,6 +15,9 @@ from dataclasses import replace
 from importlib.metadata import version
 from typing import Any
 
+import pytest
+
+from hlrd.metrics import Metrics
 from hlrd.smpp.pdu import SubmitSm, SubmitSmResp
 from simulator.controller import Simulator
 from simulator.scenario import Rule, Scenario
@@ -240,3 +243,32 @@ async def test_no_label_ever_holds_a_number(sim: Simulator) -> None:
     for number in NUMBERS:
         assert number[2:] not in after.text  # the national digits, in any label or text
     assert len(after.samples) == before
+
+
+def test_counts_kept_pending_on_the_hot_path_scrape_as_direct_ones_would() -> None:
+    """Cached answers count into plain numbers flushed at scrape: the exposition must
+    be what prometheus_client's own inc()/observe() give, bucket by bucket (this
+    fails if an upgrade of prometheus_client moves what the flush writes into)."""
+    pending, direct = Metrics(), Metrics()
+    route = "/v1/check/{number}"
+    samples = [0.0001, 0.005, 0.0051, 0.2, 0.25, 3.0, 31.0, 0.004]
+    for rendered in range(2):  # twice: a flush leaves nothing behind to count again
+        for s in samples:
+            pending.pending(pending.http_seconds, route).observe(s)
+            direct.child(direct.http_seconds, route).observe(s)
+            pending.pending(pending.cache_lookups, "memory").inc()
+            direct.child(direct.cache_lookups, "memory").inc()
+        pending.pending(pending.cost_saved, "sim", "EUR").inc(0.01)
+        direct.child(direct.cost_saved, "sim", "EUR").inc(0.01)
+
+        def hot(m: Metrics) -> dict[str, float]:
+            lines = m.render().decode().splitlines()
+            prefixes = ("hlrd_http_request_duration", "hlrd_cache_", "hlrd_cost_")
+            return {
+                series: float(value)
+                for series, _, value in (line.rpartition(" ") for line in lines)
+                if series.startswith(prefixes)
+            }
+
+        assert hot(pending) == pytest.approx(hot(direct)), rendered  # sums: float order
+    assert hot(pending)[f'hlrd_http_request_duration_seconds_count{{route="{route}"}}'] == 16

@@ -150,9 +150,9 @@ class AnswerCache:
 
     def _count(self, result: str, entry: Entry | None = None) -> None:
         m = self.m
-        m.child(m.cache_lookups, result).inc()
+        m.pending(m.cache_lookups, result).inc()
         if entry is not None and entry.cost and result != "stale":
-            m.child(m.cost_saved, entry.result.provider, entry.currency).inc(entry.cost)
+            m.pending(m.cost_saved, entry.result.provider, entry.currency).inc(entry.cost)
 
     # -- writing -----------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -106,15 +107,9 @@ class LookupResult:
 
         What a cache hit returns. dataclasses.replace() re-runs __init__ through
         keyword arguments for all 21 fields (~18 µs, more than the rest of a hit);
-        copying the slots costs a fifth of it.
+        `_copy_served` sets the slots straight through their descriptors (~2 µs).
         """
-        new = object.__new__(LookupResult)
-        for name in _SLOTS:
-            _set(new, name, getattr(self, name))
-        _set(new, "lookup_id", lookup_id)
-        _set(new, "cache", cache)
-        _set(new, "timings", timings)
-        return new
+        return _copy_served(self, lookup_id, cache, timings)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; written out because dataclasses.asdict() deep-copies (~50 µs)."""
@@ -147,5 +142,21 @@ def _network(n: Network) -> dict[str, str | None]:
     return {"mccmnc": n.mccmnc, "country": n.country}
 
 
-_SLOTS = LookupResult.__slots__
-_set = object.__setattr__
+def _slot_copier() -> Callable[[LookupResult, str, CacheInfo, Timings], LookupResult]:
+    """A function that copies every slot of a LookupResult but the three a cache hit
+    replaces, one line per slot: a loop of getattr/object.__setattr__ by name cost
+    ~5 µs. Generated from __slots__, so a new field cannot be forgotten."""
+    replaced = ("lookup_id", "cache", "timings")
+    names: dict[str, Any] = {"_new": object.__new__, "_cls": LookupResult}
+    lines = ["def copy(src, lookup_id, cache, timings):", "    new = _new(_cls)"]
+    for slot in LookupResult.__slots__:
+        names[f"_set_{slot}"] = getattr(LookupResult, slot).__set__
+        value = slot if slot in replaced else f"src.{slot}"
+        lines.append(f"    _set_{slot}(new, {value})")
+    lines.append("    return new")
+    exec("\n".join(lines), names)  # our own slot names only, nothing from outside
+    copier: Callable[[LookupResult, str, CacheInfo, Timings], LookupResult] = names["copy"]
+    return copier
+
+
+_copy_served = _slot_copier()

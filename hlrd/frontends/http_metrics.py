@@ -49,8 +49,8 @@ class HttpMetrics:
         if found is None:
             m = self._metrics
             found = self._answers[key] = (
-                self._child(m.http_requests, route, method, _CODES.get(status) or str(status)),
-                self._child(m.http_seconds, route),
+                m.pending(m.http_requests, route, method, _CODES.get(status) or str(status)),
+                m.pending(m.http_seconds, route),
             )
         counter, histogram = found
         counter.inc()
