@@ -91,47 +91,76 @@ def _bounded(
     return render
 
 
+FLUSH_INTERVAL_S = 0.05
+MAX_PENDING_LINES = 1_000
+
+
 class BatchedLines:
-    """Log lines written once per event-loop turn instead of once per line.
+    """Log lines written together, at most FLUSH_INTERVAL_S after the first of them.
 
     structlog's PrintLogger writes and flushes every line: a system call per lookup,
     measured at ~9% of the daemon's CPU at 1,300 lookups/s with stderr on a pipe
-    (as under systemd or Docker). Lines logged in one loop turn go out in one write
-    at the end of it; without a running loop (CLI, start-up) each line is written at
-    once, and whatever is pending is written at exit.
+    (as under systemd or Docker). Written once per loop turn, the writes still cost
+    ~5 µs per cached answer at 7,000 answers/s; every 50 ms they are one write of a
+    few hundred lines. At most MAX_PENDING_LINES wait (each at most max_line_bytes):
+    a burst goes out at once. Without a running loop (CLI, start-up) each line is
+    written at once; whatever is pending is written at exit (a SIGKILL loses at
+    most the last 50 ms).
     """
 
-    def __init__(self, file: TextIO) -> None:
+    def __init__(self, file: TextIO, interval_s: float = FLUSH_INTERVAL_S) -> None:
         self._file = file
-        self._lines: list[str] = []
-        self._scheduled = False
+        self._interval_s = interval_s
+        self._lines: list[str | _Deferred] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
         atexit.register(self.flush)
 
-    def msg(self, message: str) -> None:
-        self._lines.append(message)
-        if self._scheduled:
-            return
+    def msg(self, message: str | _Deferred) -> None:
+        """A rendered line, or one to render when written (see _HotLines)."""
+        lines = self._lines
+        lines.append(message)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self.flush()
             return
-        self._scheduled = True
-        loop.call_soon(self.flush)
+        if self._timer_loop is loop:  # a flush is due on this loop
+            if len(lines) >= MAX_PENDING_LINES:
+                self.flush()
+            return
+        self._timer = loop.call_later(self._interval_s, self.flush)
+        self._timer_loop = loop  # not the timer's: one of a loop since closed never fires
 
     log = debug = info = warn = warning = msg
     fatal = failure = err = error = critical = exception = msg
 
     def flush(self) -> None:
-        self._scheduled = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = self._timer_loop = None
         if not self._lines:
             return
         lines, self._lines = self._lines, []
         try:
-            self._file.write("\n".join(lines) + "\n")
+            self._file.write("\n".join(map(_rendered, lines)) + "\n")
             self._file.flush()
         except (OSError, ValueError):  # stderr closed or gone: nothing to report it on
             pass
+
+
+# A line kept as its parts until written: (render, time logged, fields).
+_Deferred = tuple[Callable[[float, dict[str, Any]], str], float, dict[str, Any]]
+
+
+def _rendered(line: str | _Deferred) -> str:
+    if isinstance(line, str):
+        return line
+    render, when, fields = line
+    try:
+        return render(when, fields)
+    except Exception as exc:  # one bad value must not cost the other lines
+        return _json({"event": "log.unrenderable", "error": type(exc).__name__})
 
 
 class _Timestamp:
@@ -148,13 +177,15 @@ class _Timestamp:
     def __call__(
         self, _: Any, __: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
-        now = time.time()
+        event_dict["timestamp"] = self.stamp(time.time())
+        return event_dict
+
+    def stamp(self, now: float) -> str:
         second = int(now)
         if second != self._second:
             self._second = second
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        event_dict["timestamp"] = f"{self._prefix}.{int((now - second) * 1e6):06d}Z"
-        return event_dict
+        return f"{self._prefix}.{int((now - second) * 1e6):06d}Z"
 
 
 def _json(obj: Any, **_: Any) -> str:
@@ -185,13 +216,29 @@ class _HotLines:
         return self._render
 
     def __call__(self, event: str, fields: dict[str, Any]) -> None:
+        """The line is rendered when the batch is written: the moment it is logged
+        costs a tuple; rendering a few hundred lines in a row later is cheaper than
+        one by one between requests (cached check: 154 -> 146 µs of CPU, best of six)."""
         fields["event"] = event
         fields["level"] = "info"
+        self._writer.msg((self._render_at, time.time(), fields))
+
+    def _render_at(self, when: float, fields: dict[str, Any]) -> str:
         scrub_personal_data(None, "", fields)
-        self._writer.msg(self._render(None, "", self._timestamp(None, "", fields)))
+        fields["timestamp"] = self._timestamp.stamp(when)
+        return self._render(None, "", fields)
 
 
 _hot: _HotLines | None = None
+
+
+_writer: BatchedLines | None = None
+
+
+def flush_logs() -> None:
+    """Write what is pending now (tests reading the log; a daemon about to exit)."""
+    if _writer is not None:
+        _writer.flush()
 
 
 def log_info(logger: Any, event: str, fields: dict[str, Any]) -> None:
@@ -220,8 +267,10 @@ def configure_logging(
     out = file or sys.stderr
     if fmt == "auto":
         fmt = "console" if out.isatty() else "json"
-    writer = BatchedLines(out)
-    global _hot
+    global _hot, _writer
+    if _writer is not None:
+        _writer.flush()  # lines of the previous configuration go where they were headed
+    writer = _writer = BatchedLines(out)
     _hot = (
         _HotLines(writer, max_line_bytes)
         if fmt == "json" and logging.getLevelName(level) <= logging.INFO

@@ -12,12 +12,13 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import structlog
 
 from .cache.answers import AnswerCache
 from .config import Config
-from .domain.decision import Decision, decide
+from .domain.decision import Decision, decide, decision_inputs
 from .domain.derive import derive
 from .domain.masking import mask_msisdn
 from .domain.numbers import InvalidNumber, Msisdn, normalize
@@ -38,6 +39,7 @@ _NO_TRACE: Trace = {}
 
 
 NUMBERS_REMEMBERED = 50_000  # normalized numbers kept, as written by callers
+DECISIONS_REMEMBERED = 4_096  # distinct (outcome, reachability, roaming, country, zone)
 
 
 class ShuttingDown(Exception):
@@ -129,6 +131,8 @@ class LookupService:
         self.metrics = metrics
         self.cache = cache
         self._numbers: dict[str, Msisdn] = {}  # as written -> normalized, bounded
+        # What decide() depends on -> the decision and its counters; bounded.
+        self._decisions: dict[object, tuple[Decision, list[Any]]] = {}
         self._inflight: dict[str, asyncio.Task[LookupResult]] = {}  # named by lookup id
         self._tasks: set[asyncio.Task[LookupResult]] = set()
         self.accepting = True
@@ -437,12 +441,23 @@ class LookupService:
         return sorted(self.providers, key=lambda p: not p.ready)
 
     def decide(self, result: LookupResult) -> Decision:
-        decision = decide(result, self.config.policy)
-        for reason in decision.reasons or ("none",):
-            self.metrics.pending(
-                self.metrics.decisions, decision.verdict.value, reason.split(":")[0]
-            ).inc()
-        return decision
+        """The policy's decision, counted. Remembered by the fields it reads: a dialer
+        re-checking cached numbers asks the same few questions again and again."""
+        key = decision_inputs(result)
+        known = self._decisions.get(key)
+        if known is None:
+            decision = decide(result, self.config.policy)
+            m = self.metrics
+            counters = [
+                m.pending(m.decisions, decision.verdict.value, reason.split(":")[0])
+                for reason in decision.reasons or ("none",)
+            ]
+            if len(self._decisions) >= DECISIONS_REMEMBERED:
+                self._decisions.clear()
+            known = self._decisions[key] = (decision, counters)
+        for counter in known[1]:
+            counter.inc()
+        return known[0]
 
     async def check(self, msisdn: Msisdn, lookup_id: str | None = None) -> Check:
         result = await self.lookup(msisdn, lookup_id)

@@ -7,7 +7,14 @@ from dataclasses import replace
 
 import pytest
 
-from hlrd.domain.decision import KNOWN_REASONS, Decision, Policy, Verdict, decide
+from hlrd.domain.decision import (
+    DECISION_INPUTS,
+    KNOWN_REASONS,
+    Decision,
+    Policy,
+    Verdict,
+    decide,
+)
 from hlrd.domain.derive import derive
 from hlrd.domain.numbers import Msisdn
 from hlrd.domain.result import (
@@ -417,3 +424,40 @@ def test_result_json_has_every_field_of_the_model() -> None:
     )
     assert r.to_dict() == asdict(r)
     assert set(r.to_dict()) == {f.name for f in fields(LookupResult)}
+
+
+class _Reads:
+    """A LookupResult that notes which fields are read."""
+
+    def __init__(self, result: LookupResult) -> None:
+        self._result = result
+        self.read: set[str] = set()
+
+    def __getattr__(self, name: str) -> object:
+        self.read.add(name)
+        return getattr(self._result, name)
+
+
+@pytest.mark.parametrize(
+    "lookup",
+    [
+        BASE,
+        replace(BASE, outcome=Outcome.FAILED),
+        replace(
+            BASE,
+            reachability=Reachability.CONNECTED,
+            roaming=RoamingStatus.ROAMING,
+            visited_country="EG",
+            zone=Zone.NON_EEA,
+        ),
+        replace(BASE, reachability=Reachability.ABSENT, roaming=RoamingStatus.NOT_ROAMING),
+    ],
+)
+def test_decide_reads_only_the_fields_decisions_are_remembered_by(lookup: LookupResult) -> None:
+    """The service remembers decisions by DECISION_INPUTS: a field decide() read
+    beyond them would get another number's decision."""
+    policy = Policy(block_countries=frozenset({"EG"}), allow_countries=frozenset({"DE"}))
+    spy = _Reads(lookup)
+    decide(spy, policy)  # type: ignore[arg-type]
+    assert spy.read <= set(DECISION_INPUTS)
+    assert spy.read  # it did read through the spy

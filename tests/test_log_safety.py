@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -13,7 +14,7 @@ from structlog.testing import capture_logs
 
 from hlrd.frontends.conn_limits import ConnectionLimiter
 from hlrd.log_budget import LogBudget
-from hlrd.logging_setup import configure_logging, log_info
+from hlrd.logging_setup import MAX_PENDING_LINES, configure_logging, log_info
 
 NUMBER = "48600000003"
 
@@ -119,3 +120,23 @@ def test_connection_limiter_caps_total_and_per_address() -> None:
     limiter.release("10.0.0.9")  # never admitted: no effect
     assert limiter.total == 3
     assert refused == ["per_ip", "total"]
+
+
+def test_lines_logged_on_a_loop_are_batched_yet_bounded_and_never_stranded() -> None:
+    """A loop's lines wait for one write (at most MAX_PENDING_LINES of them); a loop
+    that closes before the write leaves them to the next line, not to exit."""
+    out = io.StringIO()
+    configure_logging("json", "INFO", out, cache=False)
+    log = structlog.get_logger("t")
+
+    async def burst(n: int) -> int:
+        for i in range(n):
+            log_info(log, "lookup.done", {"i": i})
+        return len(out.getvalue().splitlines())
+
+    assert asyncio.run(burst(3)) == 0  # pending: one write later, not three now
+    assert asyncio.run(burst(MAX_PENDING_LINES)) >= MAX_PENDING_LINES  # a burst goes out
+    written = len(out.getvalue().splitlines())
+    log.info("outside any loop")  # written at once, with what the closed loop left
+    assert len(out.getvalue().splitlines()) == MAX_PENDING_LINES + 3 + 1 > written
+    assert [line["i"] for line in _lines(out)[:3]] == [0, 1, 2]  # in order

@@ -22,7 +22,7 @@ from aiohttp import web
 from hlrd.config import HttpConfig
 from hlrd.frontends.http_api import make_app
 from hlrd.frontends.http_server import HttpServer
-from hlrd.logging_setup import configure_logging
+from hlrd.logging_setup import configure_logging, flush_logs
 from simulator.controller import Simulator
 
 from .daemon_harness import running_daemon
@@ -45,8 +45,7 @@ def log_output() -> Iterator[io.StringIO]:
 
 
 def _events(out: io.StringIO) -> list[dict[str, object]]:
-    factory = structlog.get_config()["logger_factory"]
-    factory().flush()  # lines logged in the last loop turn are written at its end
+    flush_logs()  # lines are written every 50 ms
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import structlog
 
-from hlrd.logging_setup import configure_logging
+from hlrd.logging_setup import configure_logging, flush_logs
 from hlrd.smpp.pdu import SubmitSm, SubmitSmResp
 from simulator.controller import Simulator
 
@@ -42,10 +42,7 @@ async def log_lines() -> AsyncIterator[Callable[[], Any]]:
     configure_logging("json", "INFO", out, cache=False)
 
     async def read() -> list[dict[str, Any]]:
-        loop = asyncio.get_running_loop()
-        turn: asyncio.Future[None] = loop.create_future()
-        loop.call_soon(turn.set_result, None)  # lines go out at the end of a loop turn
-        await turn
+        flush_logs()  # lines are written every 50 ms
         return [json.loads(line) for line in out.getvalue().splitlines()]
 
     yield read

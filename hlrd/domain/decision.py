@@ -8,6 +8,7 @@ and when we cannot tell, fail closed.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -66,6 +67,12 @@ class Decision:
     def digit(self) -> str:
         """VICIdial / Asterisk CURL() convention: "1" do not call, "0" call."""
         return "0" if self.call else "1"
+
+
+# Every field of a LookupResult that decide() reads (a test holds it to that): equal
+# inputs, equal decision, so the service may remember decisions by them.
+DECISION_INPUTS = ("outcome", "reachability", "roaming", "visited_country", "zone")
+decision_inputs = operator.attrgetter(*DECISION_INPUTS)
 
 
 def decide(result: LookupResult, policy: Policy) -> Decision:

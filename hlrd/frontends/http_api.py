@@ -16,6 +16,7 @@ is counted in `hlrd_http_requests_total` by route template (`http_metrics.py`).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
 import time
@@ -82,7 +83,21 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     ids = caller_ids(request.headers)
     if ids:
         request[REQUEST_ID_KEY] = next(iter(ids.values()))  # X-Request-Id before x-correlator
-    resp = await _answer(request, handler)
+    resp: web.StreamResponse | None = _refused_unauthorized(request)
+    if resp is None:
+        try:
+            resp = await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            resp = error(
+                request, exc.status, _ERROR_CODES.get(exc.status, "http_error"), exc.reason
+            )
+            if "Allow" in exc.headers:
+                resp.headers["Allow"] = exc.headers["Allow"]
+        except Exception as exc:
+            _log_internal_error(request, exc)
+            resp = error(request, 500, "internal_error", "hlrd could not answer this request")
     resp.headers["X-Lookup-Id"] = lookup_id
     for name, value in ids.items():
         resp.headers[name] = value
@@ -112,31 +127,20 @@ def _route_name(request: web.Request) -> str:
     return segments[2] if len(segments) > 2 and segments[2] in _KNOWN_SEGMENTS else UNMATCHED
 
 
-async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+def _refused_unauthorized(request: web.Request) -> web.Response | None:
+    """The 401 for a /v1 request without a configured token, or None."""
     tokens: tuple[str, ...] = request.app[TOKENS_KEY]
-    if tokens and request.path.startswith("/v1/") and not _authorized(request, tokens):
-        resp = error(
-            request,
-            401,
-            "unauthorized",
-            "send 'Authorization: Bearer <token>' or '?access_token=<token>' "
-            "with a configured token",
-            "Authorization",
-        )
-        resp.headers["WWW-Authenticate"] = 'Bearer realm="hlrd"'
-        return resp
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        resp = error(request, exc.status, _ERROR_CODES.get(exc.status, "http_error"), exc.reason)
-        if "Allow" in exc.headers:
-            resp.headers["Allow"] = exc.headers["Allow"]
-        return resp
-    except Exception as exc:
-        _log_internal_error(request, exc)
-        return error(request, 500, "internal_error", "hlrd could not answer this request")
+    if not tokens or not request.path.startswith("/v1/") or _authorized(request, tokens):
+        return None
+    resp = error(
+        request,
+        401,
+        "unauthorized",
+        "send 'Authorization: Bearer <token>' or '?access_token=<token>' with a configured token",
+        "Authorization",
+    )
+    resp.headers["WWW-Authenticate"] = 'Bearer realm="hlrd"'
+    return resp
 
 
 def _authorized(request: web.Request, tokens: tuple[str, ...]) -> bool:
@@ -206,8 +210,10 @@ def _freshness(request: web.Request) -> tuple[float | None, bool] | web.Response
     return max_age, fresh
 
 
-async def _looked_up(request: web.Request) -> LookupResult | web.Response:
-    """Normalize the number and look it up; an error response when either fails."""
+def _start_lookup(request: web.Request) -> asyncio.Future[LookupResult] | web.Response:
+    """Normalize the number and start its lookup; an error response when either fails.
+    A future, not a coroutine: a cached answer is in it already, and each coroutine
+    layer is a measurable share of what a cached check costs."""
     msisdn = _normalize(request)
     if isinstance(msisdn, web.Response):
         return msisdn
@@ -219,7 +225,7 @@ async def _looked_up(request: web.Request) -> LookupResult | web.Response:
     trace = {"request_id": request_id} if request_id is not None else None
     service = request.app[SERVICE_KEY]
     try:
-        result = await service.lookup(
+        return service.begin(
             msisdn,
             request[LOOKUP_ID_KEY],
             trace,
@@ -227,7 +233,22 @@ async def _looked_up(request: web.Request) -> LookupResult | web.Response:
             fresh=fresh,
         )
     except ShuttingDown:
-        return error(request, 503, "shutting_down", "hlrd is shutting down; retry elsewhere")
+        return _shutting_down(request)
+
+
+def _shutting_down(request: web.Request) -> web.Response:
+    return error(request, 503, "shutting_down", "hlrd is shutting down; retry elsewhere")
+
+
+async def _looked_up(request: web.Request) -> LookupResult | web.Response:
+    """The lookup's result, or the error response that ended it."""
+    started = _start_lookup(request)
+    if isinstance(started, web.Response):
+        return started
+    try:
+        result = await started
+    except ShuttingDown:  # a joined lookup that had to start again found us stopping
+        return _shutting_down(request)
     request[LOOKED_UP_KEY] = True
     return result
 
