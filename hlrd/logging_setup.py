@@ -22,6 +22,9 @@ from typing import Any, TextIO
 
 import orjson
 import structlog
+import structlog._config
+
+_STRUCTLOG_CONFIG = getattr(structlog._config, "_CONFIG", None)
 
 # 7+ digits, possibly with a leading + and single spaces or dashes between them.
 _DIGIT_RUN = re.compile(r"\+?\d(?:[ \-]?\d){6,}")  # \d: any script's decimal digits
@@ -246,10 +249,20 @@ def log_info(logger: Any, event: str, fields: dict[str, Any]) -> None:
     (production); console output, filtered levels and any other structlog set-up keep
     structlog's own path. `fields` is taken over (the caller passes a fresh dict)."""
     hot = _hot
-    if hot is not None and structlog.get_config()["processors"][-1:] == [hot.renderer]:
+    if hot is not None and _still_ours(hot):
         hot(event, fields)
     else:
         logger.info(event, **fields)
+
+
+def _still_ours(hot: _HotLines) -> bool:
+    """Whether structlog still ends in our renderer. Read off structlog's config object
+    (get_config() builds a dict per call, ~1.5 µs in the daemon); test_log_safety
+    fails if a structlog upgrade moves it, and then the public way is taken."""
+    processors = getattr(_STRUCTLOG_CONFIG, "default_processors", None)
+    if processors is None:
+        processors = structlog.get_config()["processors"]
+    return bool(processors) and processors[-1] is hot.renderer
 
 
 def configure_logging(

@@ -12,6 +12,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
+from hlrd import logging_setup
 from hlrd.frontends.conn_limits import ConnectionLimiter
 from hlrd.log_budget import LogBudget
 from hlrd.logging_setup import MAX_PENDING_LINES, configure_logging, log_info
@@ -77,6 +78,8 @@ def test_ids_we_generate_are_left_readable() -> None:
 def test_the_per_lookup_fast_path_writes_what_structlog_would() -> None:
     """lookup.done skips structlog's machinery in production; the line must not change:
     same fields, masked, bounded, and a test's capture still sees it."""
+    # The cheap "still configured as we left it?" check reads structlog's own config.
+    assert hasattr(logging_setup._STRUCTLOG_CONFIG, "default_processors")
     out = io.StringIO()
     configure_logging("json", "INFO", out, max_line_bytes=512, cache=False)
     log = structlog.get_logger("t")

@@ -49,22 +49,24 @@ class AnswerCache:
         self.keys = KeyFilter(KEY_FILTER_CAPACITY)
         self.clock = clock
         self.m = metrics
-        for r in RESULTS:
-            metrics.touch(metrics.cache_lookups, r)
+        self._results = {r: metrics.pending(metrics.cache_lookups, r) for r in RESULTS}
 
     # -- reading ---------------------------------------------------------------------
 
     def peek(self, msisdn: str, max_age: float | None, lookup_id: str = "") -> LookupResult | None:
         """A fresh enough answer from memory, or None (then `fetch` may still find one)."""
         now = self.clock()
-        for tier in (self.memory, self.failures):
-            entry = tier.get(msisdn)
-            if entry is not None:
-                hit = self._fresh(entry, msisdn, max_age, now, lookup_id)
-                if hit is not None:
-                    self._count("memory", entry)
-                    return hit
-        return None
+        entry = self.memory.get(msisdn)
+        hit = None if entry is None else self._fresh(entry, msisdn, max_age, now, lookup_id)
+        if hit is None:
+            entry = self.failures.get(msisdn)
+            if entry is None:
+                return None
+            hit = self._fresh(entry, msisdn, max_age, now, lookup_id)
+            if hit is None:
+                return None
+        self._count("memory", entry)
+        return hit
 
     async def fetch(
         self, msisdn: str, max_age: float | None, lookup_id: str = ""
@@ -150,7 +152,7 @@ class AnswerCache:
 
     def _count(self, result: str, entry: Entry | None = None) -> None:
         m = self.m
-        m.pending(m.cache_lookups, result).inc()
+        self._results[result].inc()
         if entry is not None and entry.cost and result != "stale":
             m.pending(m.cost_saved, entry.result.provider, entry.currency).inc(entry.cost)
 

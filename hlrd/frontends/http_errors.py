@@ -12,7 +12,20 @@ from ..service import LookupService
 SERVICE_KEY = web.AppKey("service", LookupService)
 
 
+# The query strings dialers send on nearly every request, with the format they ask
+# for and no other parameter: read as they are, without building the parsed query.
+_PLAIN_QUERIES = {"": "json", "format=json": "json", "format=digit": "digit"}
+
+
+def plain_format(request: web.Request) -> str | None:
+    """The format when the query is one of the plain forms above, else None."""
+    return _PLAIN_QUERIES.get(request.rel_url.raw_query_string)
+
+
 def digit_mode(request: web.Request) -> bool:
+    fmt = plain_format(request)
+    if fmt is not None:
+        return fmt == "digit"
     return request.query.get("format") == "digit"
 
 
