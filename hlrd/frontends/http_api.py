@@ -277,7 +277,10 @@ async def _check(request: web.Request) -> web.StreamResponse:
         return result
     d = request.app[SERVICE_KEY].decide(result)
     if digit_mode(request):
-        return _aged(web.Response(text=d.digit, content_type="text/plain"), result)
+        headers = {"Content-Type": "text/plain; charset=utf-8"}  # what text= would set
+        if result.cache.hit:
+            headers["Age"] = str(int(result.cache.age_s))
+        return web.Response(body=d.digit.encode(), headers=headers)
     return _aged(
         web.json_response(
             {
