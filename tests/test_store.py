@@ -67,6 +67,22 @@ async def test_a_newer_answer_replaces_the_old_one(store: AnswerStore) -> None:
     assert (await store.stats()).answers == 1
 
 
+async def test_a_batch_of_many_inserts_keeps_every_answer_and_the_last_of_each(
+    store: AnswerStore,
+) -> None:
+    """Rows go in many to a statement: none may be lost at a statement's edge, and a
+    number answered twice in one batch keeps its later answer."""
+    numbers = [f"4860100{i:04d}" for i in range(150)]
+    for n in numbers:
+        store.put(answer(n, payload=b"first"))
+    store.put(answer(numbers[100], checked_at=T0 + 5, payload=b"second"))
+    await store.flush()
+    assert (await store.stats()).answers == 150
+    for n in numbers:
+        got = await store.get(KEYER.key(n))
+        assert got is not None and got.payload == (b"second" if n == numbers[100] else b"first")
+
+
 async def test_delete_removes_one_number_and_nothing_else(store: AnswerStore) -> None:
     a, b = answer("48601000001"), answer("48601000002")
     store.put(a)

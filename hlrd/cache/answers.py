@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import structlog
+
 from ..config import CacheConfig
 from ..domain.result import CacheInfo, LookupResult, Timings
 from ..metrics import Metrics
@@ -22,9 +24,12 @@ from .key_filter import KeyFilter
 from .kinds import answered, kind_of
 from .memory import Entry, MemoryTier
 
+log = structlog.get_logger("hlrd.cache")
+
 # What one cache consultation came to (hlrd_cache_lookups_total{result}).
 RESULTS = ("memory", "store", "miss", "stale", "bypass")
 _NO_TIMINGS = Timings(upstream_ms=None, total_ms=0.0)
+KEYS_REMEMBERED = 4_096  # number -> store key, for the lookups in flight
 # Keys the filter is sized for (~2.5 MB); beyond it more misses read the store.
 KEY_FILTER_CAPACITY = 2_000_000
 
@@ -47,6 +52,7 @@ class AnswerCache:
         # serve may still need.
         self.failures = MemoryTier(min(cfg.memory_entries, 10_000) if cfg.enabled else 0)
         self.keys = KeyFilter(KEY_FILTER_CAPACITY)
+        self._keys_of: dict[str, bytes] = {}
         self.clock = clock
         self.m = metrics
         self._results = {r: metrics.pending(metrics.cache_lookups, r) for r in RESULTS}
@@ -123,17 +129,21 @@ class AnswerCache:
         from then on a number never seen costs no disk read."""
         if self.store is None:
             return
+        started = time.perf_counter()
         after = b""
+        keys = 0
         while batch := await self.store.keys_after(after, page):
             for key in batch:
                 self.keys.add(key)
+            keys += len(batch)
             after = batch[-1]
         self.keys.ready = True
+        log.info("cache.key_filter_loaded", keys=keys, s=round(time.perf_counter() - started, 3))
 
     async def _load(self, msisdn: str) -> Entry | None:
         if self.store is None or self.keyer is None:
             return None
-        key = self.keyer(msisdn)
+        key = self._key(msisdn)
         if self.keys.absent(key):
             return None
         row = await self.store.get(key)
@@ -169,15 +179,15 @@ class AnswerCache:
         if ttl <= 0:
             return
         now = self.clock()
-        kept = replace(result, lookup_id="", cache=CacheInfo(), timings=_NO_TIMINGS)
-        entry = Entry(kept, now, now + ttl, kind, cost, currency)
+        # Kept as answered: a hit replaces its lookup id, cache info and timings anyway.
+        entry = Entry(result, now, now + ttl, kind, cost, currency)
         if not answered(kind):
             self.failures.put(result.msisdn, entry)
             return
         self.failures.pop(result.msisdn)
         self.memory.put(result.msisdn, entry)
         if self.store is not None and self.keyer is not None:
-            key = self.keyer(result.msisdn)
+            key = self._key(result.msisdn)
             self.keys.add(key)
             self.store.put(
                 StoredAnswer(
@@ -192,8 +202,21 @@ class AnswerCache:
                 )
             )
 
+    def _key(self, msisdn: str) -> bytes:
+        """The number's store key. A miss needs it to read and again to write the
+        answer: the last KEYS_REMEMBERED are kept rather than hashed twice."""
+        keys = self._keys_of
+        key = keys.get(msisdn)
+        if key is None:
+            assert self.keyer is not None
+            key = keys[msisdn] = self.keyer(msisdn)
+            if len(keys) > KEYS_REMEMBERED:
+                del keys[next(iter(keys))]  # the oldest
+        return key
+
     async def forget(self, msisdn: str) -> int:
         """Everything kept for one number, memory and store (erasure builds on this)."""
+        self._keys_of.pop(msisdn, None)
         self.failures.pop(msisdn)
         removed = int(self.memory.pop(msisdn) is not None)
         if self.store is not None and self.keyer is not None:

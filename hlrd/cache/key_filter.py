@@ -10,8 +10,11 @@ that an answer exists, only that it does not.
 
 from __future__ import annotations
 
+import struct
+
 _HASHES = 7  # with 10 bits per key: ~1% false "maybe"
 _BITS_PER_KEY = 10
+_WORDS = struct.Struct(f"<{_HASHES}I")  # the key's first 28 bytes as 7 little-endian words
 
 
 class KeyFilter:
@@ -20,18 +23,19 @@ class KeyFilter:
         self._array = bytearray((self.bits + 7) // 8)
         self.ready = False  # filled with every key the store held at start
 
-    def _positions(self, key: bytes) -> list[int]:
-        bits = self.bits
-        return [int.from_bytes(key[4 * i : 4 * i + 4], "little") % bits for i in range(_HASHES)]
-
     def add(self, key: bytes) -> None:
-        a = self._array
-        for p in self._positions(key):
+        a, bits = self._array, self.bits
+        for word in _WORDS.unpack_from(key):
+            p = word % bits
             a[p >> 3] |= 1 << (p & 7)
 
     def absent(self, key: bytes) -> bool:
         """True only when the store surely has no answer under `key`."""
         if not self.ready:
             return False
-        a = self._array
-        return any(not a[p >> 3] & (1 << (p & 7)) for p in self._positions(key))
+        a, bits = self._array, self.bits
+        for word in _WORDS.unpack_from(key):
+            p = word % bits
+            if not a[p >> 3] & (1 << (p & 7)):
+                return True
+        return False

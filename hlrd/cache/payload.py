@@ -8,8 +8,9 @@ row stays readable after fields are added, and a row can be read by eye when nee
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 from ..domain.masking import mask_imsi
 from ..domain.result import (
@@ -32,12 +33,12 @@ def encode(result: LookupResult) -> bytes:
         del d[name]
     d["imsi"] = mask_imsi(result.imsi)
     d["serving_msc"] = None
-    return json.dumps(d, separators=(",", ":")).encode()
+    return orjson.dumps(d)  # compact, as json.dumps(separators=(",", ":")), ~10x faster
 
 
 def decode(payload: bytes, msisdn: str) -> LookupResult:
     """The stored result for `msisdn`; its lookup id and cache info are the caller's."""
-    d: dict[str, Any] = json.loads(payload)
+    d: dict[str, Any] = orjson.loads(payload)
     return LookupResult(
         lookup_id="",
         msisdn=msisdn,

@@ -14,6 +14,7 @@ into place, which succeeds for exactly one of them and never shows a half-writte
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import os
 import secrets
@@ -34,19 +35,26 @@ class KeyFileError(StoreError):
 class NumberKeyer:
     """Turns a number (or an IMSI) into the 32-byte key rows are stored under."""
 
-    __slots__ = ("_secret",)
+    __slots__ = ("_keyed",)
 
     def __init__(self, secret: bytes) -> None:
         if len(secret) < KEY_BYTES:
             raise ValueError(f"a hash key has at least {KEY_BYTES} bytes")
-        self._secret = secret
+        # HMAC with the key already absorbed: each number copies it (~2.1 µs) instead
+        # of keying a new one (hmac.digest, ~3.4 µs); every lookup that misses pays it.
+        self._keyed = hmac.new(secret, digestmod=hashlib.sha256)
 
     def key(self, msisdn: str) -> bytes:
         """`msisdn`: E.164 digits; a leading '+' is ignored so both spellings agree."""
-        return hmac.digest(self._secret, _digits(msisdn, "msisdn"), "sha256")
+        return self._mac(_digits(msisdn, "msisdn"))
 
     def imsi_key(self, imsi: str) -> bytes:
-        return hmac.digest(self._secret, _IMSI + _digits(imsi, "imsi"), "sha256")
+        return self._mac(_IMSI + _digits(imsi, "imsi"))
+
+    def _mac(self, message: bytes) -> bytes:
+        mac = self._keyed.copy()
+        mac.update(message)
+        return mac.digest()
 
     def __repr__(self) -> str:
         return "NumberKeyer(<secret>)"

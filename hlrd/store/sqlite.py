@@ -47,18 +47,37 @@ FILE_NAME = "hlrd.sqlite3"
 # copies a page rewritten many times once, and a larger page cache re-reads less:
 # together -30% of the writer's CPU per answer at 300,000 answers (bench/store.py).
 CHECKPOINT_PAGES = 10_000
+# How long the writer gathers answers before a commit (controls and full batches do
+# not wait). Answers arrive one by one and a commit costs more than many rows: at
+# ~1,900 live lookups/s the writer's CPU per answer was 27-39 µs committing at once,
+# 15-22 µs gathering 100 ms (bench: http_check; a bulk batch costs ~13). The answers
+# are in memory meanwhile; a crash loses at most this much of the store's copy.
+WRITE_LINGER_S = 0.1
 WRITER_CACHE_KIB = 32 * 1024
 WAL_LIMIT_BYTES = 64 * 1024 * 1024  # the WAL is cut back to this after a checkpoint
 MAX_WAITING_CONTROLS = 64  # deletes, purges and flushes queued for the writer
 MAX_WAITING_READS = 256  # reads handed to the reader threads at once
 
 _COLUMNS = "key, checked_at, expires_at, provider, kind, payload, cost, currency"
-_UPSERT = (
-    f"INSERT INTO answers ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+_ON_CONFLICT = (
     "ON CONFLICT (key) DO UPDATE SET checked_at = excluded.checked_at, "
     "expires_at = excluded.expires_at, provider = excluded.provider, kind = excluded.kind, "
     "payload = excluded.payload, cost = excluded.cost, currency = excluded.currency"
 )  # an update in place: INSERT OR REPLACE deletes and re-inserts, ~1.7x the CPU
+# Rows per INSERT. executemany() steps once per row, and each step lets go of the GIL
+# and takes it back: with the event loop busy on the other thread, two contended
+# hand-overs per row slowed everything the loop did by half again (a daemon writing
+# 100k answers spent ~1.5x the CPU per lookup of one that did not). One statement of
+# many rows is one step.
+ROWS_PER_INSERT = 64  # x 8 values: 512 of SQLite's 32,766 parameters
+_UPSERTS = {
+    n: f"INSERT INTO answers ({_COLUMNS}) VALUES "
+    + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * n)
+    + " "
+    + _ON_CONFLICT
+    for n in range(1, ROWS_PER_INSERT + 1)
+}
+_UPSERT = _UPSERTS[1]
 _GET = f"SELECT {_COLUMNS} FROM answers WHERE key = ?"
 _DELETE = "DELETE FROM answers WHERE key = ?"
 _PURGE_BEFORE = (
@@ -73,6 +92,15 @@ _STATS = (
 _row = operator.attrgetter(
     "key", "checked_at", "expires_at", "provider", "kind", "payload", "cost", "currency"
 )
+
+
+def _upsert_all(conn: sqlite3.Connection, batch: list[StoredAnswer]) -> sqlite3.Cursor:
+    cur: sqlite3.Cursor | None = None
+    for i in range(0, len(batch), ROWS_PER_INSERT):
+        rows = batch[i : i + ROWS_PER_INSERT]
+        cur = conn.execute(_UPSERTS[len(rows)], [value for row in rows for value in _row(row)])
+    assert cur is not None  # a batch is never empty
+    return cur
 
 
 @dataclass(slots=True, eq=False)
@@ -111,6 +139,9 @@ class SqliteStore:
         self._busy_timeout_s = busy_timeout_s
         self._ops: deque[StoredAnswer | _Control] = deque()
         self._wake = threading.Event()
+        # Set with a control (flush, delete, purge, stop) or a full batch: the writer
+        # stops lingering for more answers and writes now.
+        self._urgent = threading.Event()
         # Each counter has one writing thread: the loop the first three, the writer
         # the last two; queued = enqueued - taken.
         self._enqueued = 0
@@ -181,6 +212,8 @@ class SqliteStore:
         self._enqueued += 1
         if not self._wake.is_set():
             self._wake.set()
+        if len(self._ops) >= self._batch and not self._urgent.is_set():
+            self._urgent.set()
 
     async def delete(self, key: bytes) -> int:
         _check_key(key)
@@ -233,6 +266,7 @@ class SqliteStore:
         if thread is not None and thread.is_alive():
             stop = self._loop_().create_future()
             self._ops.append(_Control("stop", stop))
+            self._urgent.set()
             self._wake.set()
             await stop
             await asyncio.to_thread(thread.join)
@@ -251,6 +285,7 @@ class SqliteStore:
             found = await ready
         except asyncio.CancelledError:  # opening was given up: let the thread go
             self._ops.append(_Control("stop", loop.create_future()))
+            self._urgent.set()
             self._wake.set()
             raise
         self._readers.start(loop)
@@ -282,7 +317,11 @@ class SqliteStore:
         except OSError as exc:
             raise StoreError(f"{path}: {exc.strerror}") from exc
         conn = sqlite3.connect(
-            path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=True
+            path,
+            timeout=self._busy_timeout_s,
+            isolation_level=None,
+            check_same_thread=True,
+            cached_statements=2 * ROWS_PER_INSERT,  # every INSERT size stays prepared
         )
         try:
             schema.check_version(conn, path)  # before anything is written to the file
@@ -332,6 +371,10 @@ class SqliteStore:
         limit = self._batch
         while True:
             self._wake.wait()
+            # Answers come one by one; each commit costs more than several rows, and
+            # the answers are in memory meanwhile. Gather for up to WRITE_LINGER_S.
+            self._urgent.wait(WRITE_LINGER_S)
+            self._urgent.clear()
             self._wake.clear()  # before draining: a put after this wakes the next round
             while ops:
                 batch: list[StoredAnswer] = []
@@ -352,7 +395,7 @@ class SqliteStore:
 
     def _write(self, conn: sqlite3.Connection, batch: list[StoredAnswer]) -> None:
         try:
-            self._transaction(conn, lambda: conn.executemany(_UPSERT, map(_row, batch)))
+            self._transaction(conn, lambda: _upsert_all(conn, batch))
         except sqlite3.OperationalError as exc:  # the database's trouble: disk, lock, I/O
             self._failed += len(batch)
             self._log("warning", "store.write_failed", rows=len(batch), error=str(exc))
@@ -479,6 +522,7 @@ class SqliteStore:
         async with self._control_slots:
             future: asyncio.Future[int] = self._loop_().create_future()
             self._ops.append(_Control(action, future, key, before))
+            self._urgent.set()
             self._wake.set()
             if self._dead:  # checked after queuing: see _writer_main
                 raise StoreError(f"{self.path}: the store's writer failed")
