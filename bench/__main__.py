@@ -27,6 +27,7 @@ SCENARIOS = [
     "smpp_upstream",
     "http_check",
     "http_check_cached",
+    "http_check_store",
     "store",
     "smpp_frontend",
     "abuse",

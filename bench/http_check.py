@@ -20,18 +20,27 @@ from .procs import ROOT, cpu_seconds, daemon, rss_mb, simulator, wait_port, writ
 SECONDS = 5
 CONNECTIONS = 32
 
-LUA = """
-local counter = 0
+# Numbers a run has not asked before: wrk's Lua starts every process with the same
+# random sequence, so without a run's own seed and offset run 2 repeats run 1's
+# numbers, which hlrd now answers from its cache (no longer live lookups).
+LUA_TEMPLATE = """
+math.randomseed({seed})
+local counter = {offset}
 request = function()
   counter = counter + 1
   local n = (counter * 7919 + math.random(0, 9999)) % 10000000
   return wrk.format("GET", string.format("/v1/check/4860%07d?format=digit", n))
 end
 """
+LUA = LUA_TEMPLATE.format(seed=1, offset=0)
 
 
-def wrk(port: int, lua: str = LUA) -> tuple[float, float]:
-    """(requests/s, p99 ms) from wrk running the request script `lua`."""
+def fresh_numbers(run: int) -> str:
+    """The request script for run `run`: numbers no other run asks about."""
+    return LUA_TEMPLATE.format(seed=run + 1, offset=run * 100_000)
+
+
+def _run_wrk(port: int, lua: str, seconds: int) -> str:
     script = Path(tempfile.mkdtemp(prefix="hlrd-bench-")) / "numbers.lua"
     script.write_text(lua)
     out = subprocess.run(
@@ -39,7 +48,7 @@ def wrk(port: int, lua: str = LUA) -> tuple[float, float]:
             "wrk",
             "-t1",
             f"-c{CONNECTIONS}",
-            f"-d{SECONDS}s",
+            f"-d{seconds}s",
             "--latency",
             "-s",
             str(script),
@@ -47,17 +56,31 @@ def wrk(port: int, lua: str = LUA) -> tuple[float, float]:
         ],
         capture_output=True,
         text=True,
-        timeout=SECONDS * 4,
+        timeout=seconds * 4,
         check=True,
     ).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"{errors.group(1)} failed requests:\n{out}")
+    return out
+
+
+def wrk(port: int, lua: str = LUA) -> tuple[float, float]:
+    """(requests/s, p99 ms) from wrk running the request script `lua`."""
+    out = _run_wrk(port, lua, SECONDS)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     assert m is not None, out
     p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if errors:
-        raise RuntimeError(f"{errors.group(1)} failed requests:\n{out}")
     return rps, p99
+
+
+def wrk_requests(port: int, lua: str, seconds: int) -> int:
+    """How many requests wrk completed in `seconds` running `lua`."""
+    out = _run_wrk(port, lua, seconds)
+    m = re.search(r"(\d+) requests in ", out)
+    assert m is not None, out
+    return int(m.group(1))
 
 
 def trivial() -> tuple[float, float, float]:
@@ -90,9 +113,9 @@ def measure(runs: int) -> dict[str, list[float]]:
         daemon(write_config(sim_port, 256)) as (http_port, _, hlrd_pid),
     ):
         add("hlrd daemon RSS MiB at start", rss_mb(hlrd_pid))
-        for _ in range(runs):
+        for run in range(runs):
             c_hlrd, c_sim = cpu_seconds(hlrd_pid), cpu_seconds(sim_pid)
-            rps, p99 = wrk(http_port)
+            rps, p99 = wrk(http_port, fresh_numbers(run))
             add("hlrd check req/s (live lookups)", rps)
             add("hlrd check p99 ms", p99)
             daemon_cpu = cpu_seconds(hlrd_pid) - c_hlrd

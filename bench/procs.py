@@ -131,8 +131,9 @@ def simulator(latency_ms: float) -> Iterator[tuple[int, int]]:
         yield int(str(event["smpp"]).rsplit(":", 1)[1]), proc.pid
 
 
-def write_config(sim_port: int, window: int, server_window: int = 0) -> Path:
-    """A daemon config; with `server_window`, its SMPP server with one account too."""
+def write_config(sim_port: int, window: int, server_window: int = 0, cache: bool = True) -> Path:
+    """A daemon config; with `server_window`, its SMPP server with one account too;
+    `cache=False` switches the cache (and so the store) off."""
     path = Path(tempfile.mkdtemp(prefix="hlrd-bench-")) / "hlrd.toml"
     smpp_server = ""
     if server_window:
@@ -145,7 +146,9 @@ def write_config(sim_port: int, window: int, server_window: int = 0) -> Path:
         '[http]\nport = 0\n\n[logging]\nformat = "json"\nlevel = "INFO"\n\n'
         "[numbers]\nmobile_only = false\n\n"
         f'[[upstream.providers]]\nname = "sim"\nport = {sim_port}\npassword = "secret"\n'
-        f"binds = 1\nwindow = {window}\ntps = 100000\n" + smpp_server
+        f"binds = 1\nwindow = {window}\ntps = 100000\n"
+        + smpp_server
+        + ("" if cache else "\n[cache]\nenabled = false\n")
     )
     return path
 
@@ -183,16 +186,18 @@ def logged_daemon(config: Path, log: Path, timeout: float = 30.0) -> Iterator[tu
             env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
         )
     try:
-        event = _wait_for_event(proc, log, "hlrd.ready", timeout)
+        event = wait_for_event(proc, log, "hlrd.ready", timeout)
         smpp = event.get("smpp") or 0
         yield int(str(event["http"]).rsplit(":", 1)[1]), int(str(smpp)), proc.pid
     finally:
         stop(proc)
 
 
-def _wait_for_event(
-    proc: subprocess.Popen[bytes], log: Path, name: str, timeout: float
+def wait_for_event(
+    proc: subprocess.Popen[bytes] | None, log: Path, name: str, timeout: float
 ) -> dict[str, object]:
+    """The first log line in `log` whose event is `name` (`proc`, if given, must not
+    exit meanwhile)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for line in log.read_bytes().splitlines():
@@ -202,7 +207,7 @@ def _wait_for_event(
                 continue
             if isinstance(event, dict) and event.get("event") == name:
                 return event
-        if proc.poll() is not None:
+        if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"daemon exited before {name}: {log.read_text()[-2000:]}")
         time.sleep(0.05)
     raise RuntimeError(f"no {name} from the daemon in {timeout} s")

@@ -7,6 +7,10 @@
   store of 100,000 and of 1,000,000 answers.
 - `open 1M ms`: open_store() on a 1,000,000-answer file until the first get answers;
   `migrate 1M v1->v2 ms`: the same for a schema-1 file; `stats 1M ms`: stats() (a scan).
+- `restart 1M: ready s`: `hlrd run` over a 1,000,000-answer store (the simulator as
+  upstream) from process start to `hlrd.ready` (interpreter and imports included);
+  `key filter filled s`: until the filter of stored keys holds all of them (in the
+  background: misses read the store until then).
 - `purge 100k of 1M s`: purge() of the oldest 100,000 answers (in chunks of 5,000);
   `purge all (900k) s`: purge(None) of the rest.
 
@@ -29,6 +33,8 @@ from hlrd.logging_setup import configure_logging
 from hlrd.store import AnswerStore, StoredAnswer, open_store
 from hlrd.store.schema import MIGRATIONS
 from hlrd.store.sqlite import FILE_NAME
+
+from .procs import data_env, logged_daemon, simulator, wait_for_event, write_config
 
 N_WRITE = 100_000
 N_BIG = 1_000_000
@@ -123,6 +129,26 @@ async def _big_run(data_dir: Path, keys: list[bytes], label: str) -> dict[str, f
     return result
 
 
+def _restart_run(big_file: Path) -> dict[str, float]:
+    """`hlrd run` (simulator upstream) over a store of N_BIG answers: seconds from
+    the process's start to `hlrd.ready`, and until the key filter holds every key.
+    The file is hard-linked into the daemon's data directory, not copied."""
+    with simulator(0) as (sim_port, _):
+        config = write_config(sim_port, 256)
+        data = Path(data_env(config)["HLRD_DATA_DIR"])
+        data.mkdir()
+        os.link(big_file, data / FILE_NAME)
+        log = config.parent / "daemon.log"
+        started = time.perf_counter()
+        with logged_daemon(config, log, timeout=60):
+            ready = time.perf_counter() - started
+            loaded = wait_for_event(None, log, "cache.key_filter_loaded", 60)
+            keys = loaded.get("keys")
+            assert keys == N_BIG, loaded
+            filled = time.perf_counter() - started
+    return {"restart 1M: ready s": ready, "restart 1M: key filter filled s": filled}
+
+
 async def _purge_run(data_dir: Path) -> dict[str, float]:
     store = await open_store(_cfg(data_dir), retention_interval_s=None)
     t = time.perf_counter()
@@ -149,6 +175,8 @@ async def _measure(runs: int, root: Path) -> dict[str, list[float]]:
     keys = _make_big(big / FILE_NAME, len(MIGRATIONS))
     for _ in range(runs):
         add(await _big_run(big, keys, "open 1M"))
+    for _ in range(runs):
+        add(await asyncio.to_thread(_restart_run, big / FILE_NAME))
     for i in range(runs):
         v1 = root / f"v1-{i}"
         v1_keys = _make_big(v1 / FILE_NAME, 1)
