@@ -14,6 +14,7 @@ from simulator.controller import Simulator
 
 from .conftest import ROOT
 from .daemon_harness import running_daemon
+from .test_cache import FakeClock
 from .test_store_privacy import found
 
 EGYPT = "48600000003"
@@ -115,3 +116,36 @@ async def test_purging_through_the_daemon_empties_its_memory_too(sim: Simulator)
     assert removed == {"removed": 1}
     assert again["cache"]["hit"] is False and _submits(sim) == 2
     assert bad == (400, "older_than")
+
+
+async def test_store_counts_are_shared_for_a_while_and_a_purge_starts_afresh(
+    sim: Simulator,
+) -> None:
+    """Counting the store is a scan: a dashboard polling /v1/cache reuses one count
+    for 10 s (and is told how old it is); a purge through the daemon is seen at once."""
+
+    async def stats(http: Any) -> dict[str, Any]:
+        async with http.get("/v1/cache") as r:
+            body: dict[str, Any] = (await r.json())["store"]
+            return body
+
+    async with running_daemon(sim) as (daemon, http):
+        clock = FakeClock()
+        daemon.cache.clock = clock
+        assert daemon.store is not None
+        await _lookup(http, EGYPT)
+        await daemon.store.flush()
+        first = await stats(http)
+        await _lookup(http, AT_HOME)
+        await daemon.store.flush()
+        clock.now += 5
+        reused = await stats(http)
+        clock.now += 6
+        recounted = await stats(http)
+        async with http.delete("/v1/cache?all=1") as r:
+            assert r.status == 200
+        after_purge = await stats(http)
+    assert (first["answers"], first["as_of_s_ago"]) == (1, 0.0)
+    assert (reused["answers"], reused["as_of_s_ago"]) == (1, 5.0)
+    assert (recounted["answers"], recounted["as_of_s_ago"]) == (2, 0.0)
+    assert after_purge["answers"] == 0

@@ -8,6 +8,7 @@ A caller may ask for a younger answer than the time to live allows (`max_age`).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -18,7 +19,7 @@ import structlog
 from ..config import CacheConfig
 from ..domain.result import CacheInfo, LookupResult, Timings
 from ..metrics import Metrics
-from ..store.base import AnswerStore, StoredAnswer
+from ..store.base import AnswerStore, StoredAnswer, StoreStats
 from . import payload
 from .key_filter import KeyFilter
 from .kinds import answered, kind_of
@@ -29,6 +30,7 @@ log = structlog.get_logger("hlrd.cache")
 # What one cache consultation came to (hlrd_cache_lookups_total{result}).
 RESULTS = ("memory", "store", "miss", "stale", "bypass")
 _NO_TIMINGS = Timings(upstream_ms=None, total_ms=0.0)
+STATS_REUSE_S = 10.0  # store counts reused this long (see _store_stats)
 KEYS_REMEMBERED = 4_096  # number -> store key, for the lookups in flight
 # Keys the filter is sized for (~2.5 MB); beyond it more misses read the store.
 KEY_FILTER_CAPACITY = 2_000_000
@@ -53,6 +55,8 @@ class AnswerCache:
         self.failures = MemoryTier(min(cfg.memory_entries, 10_000) if cfg.enabled else 0)
         self.keys = KeyFilter(KEY_FILTER_CAPACITY)
         self._keys_of: dict[str, bytes] = {}
+        self._stats_flight: asyncio.Future[StoreStats] | None = None
+        self._stats_kept: tuple[StoreStats, float] | None = None  # (counts, when: clock())
         self.clock = clock
         self.m = metrics
         self._results = {r: metrics.pending(metrics.cache_lookups, r) for r in RESULTS}
@@ -124,7 +128,7 @@ class AnswerCache:
             return None
         return result.served_as(lookup_id, CacheInfo(hit=True, age_s=round(age, 1)), _NO_TIMINGS)
 
-    async def load_key_filter(self, page: int = 10_000) -> None:
+    async def load_key_filter(self, page: int = 2_000) -> None:
         """Fill the filter with every key the store holds (at start, in the background):
         from then on a number never seen costs no disk read."""
         if self.store is None:
@@ -234,8 +238,9 @@ class AnswerCache:
             "serve_stale_s": self.cfg.serve_stale_s,
         }
         if self.store is not None:
-            st = await self.store.stats()
+            st, age = await self._store_stats()
             out["store"] = {
+                "as_of_s_ago": round(age, 1),
                 "answers": st.answers,
                 "fresh": st.fresh,
                 "oldest_checked_at": st.oldest_checked_at,
@@ -247,6 +252,24 @@ class AnswerCache:
             }
         return out
 
+    async def _store_stats(self) -> tuple[StoreStats, float]:
+        """The store's counts and how old they are. Counting is a scan of the table
+        (~1 s at a million answers, on a reader thread): callers at the same time
+        share one, and its result serves for STATS_REUSE_S (a dashboard polling it
+        must not keep a reader busy)."""
+        now = self.clock()
+        kept = self._stats_kept
+        if kept is not None and now - kept[1] < STATS_REUSE_S:
+            return kept[0], now - kept[1]
+        if self._stats_flight is None or self._stats_flight.done():
+            assert self.store is not None
+            self._stats_flight = asyncio.ensure_future(self.store.stats())
+        flight = self._stats_flight
+        st = await asyncio.shield(flight)
+        if self._stats_flight is flight:
+            self._stats_kept = (st, self.clock())
+        return st, 0.0
+
     async def purge(self, checked_before: float | None) -> int:
         """Answers checked before an epoch time (None: all); rows removed from the store
         (or entries from memory, without a store)."""
@@ -254,4 +277,6 @@ class AnswerCache:
         in_memory = self.memory.purge(checked_before)
         if self.store is None:
             return in_memory
-        return await self.store.purge(checked_before)
+        removed = await self.store.purge(checked_before)
+        self._stats_kept = self._stats_flight = None  # counts from before no longer hold
+        return removed
