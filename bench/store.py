@@ -6,7 +6,7 @@
 - `get p50/p99 µs`: one awaited get from the loop (reader thread and back), on a
   store of 100,000 and of 1,000,000 answers.
 - `open 1M ms`: open_store() on a 1,000,000-answer file until the first get answers;
-  `migrate 1M v1->v2 ms`: the same for a schema-1 file; `stats 1M ms`: stats() (a scan).
+  `migrate 1M v1->now ms`: the same for a schema-1 file; `stats 1M ms`: stats() (a scan).
 - `restart 1M: ready s`: `hlrd run` over a 1,000,000-answer store (the simulator as
   upstream) from process start to `hlrd.ready` (interpreter and imports included);
   `key filter filled s`: until the filter of stored keys holds all of them (in the
@@ -180,7 +180,7 @@ async def _measure(runs: int, root: Path) -> dict[str, list[float]]:
     for i in range(runs):
         v1 = root / f"v1-{i}"
         v1_keys = _make_big(v1 / FILE_NAME, 1)
-        add(await _big_run(v1, v1_keys, "migrate 1M v1->v2"))
+        add(await _big_run(v1, v1_keys, "migrate 1M v1->now"))
         add(await _purge_run(v1))
         shutil.rmtree(v1)
     return samples

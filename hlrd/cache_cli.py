@@ -80,8 +80,8 @@ async def _offline(config: Config, args: argparse.Namespace) -> tuple[int, Any]:
     from .store.factory import open_store
     from .store.keys import open_keyer
 
-    store = await open_store(config.store, retention_interval_s=None)
     keyer = await open_keyer(config.store)
+    store = await open_store(config.store, retention_interval_s=None, key_check=keyer.check())
     try:
         cache = AnswerCache(config.cache, store, keyer.key, Metrics())
         if args.cache_command == "stats":

@@ -82,8 +82,8 @@ class Daemon:
         if cfg.cache.enabled:
             # Before anything listens: a store that cannot be opened ends the start
             # with its message (StoreError), not with a daemon that forgets.
-            self.store = await open_store(cfg.store)
             keyer = await open_keyer(cfg.store)
+            self.store = await open_store(cfg.store, key_check=keyer.check())
             self.cache.store, self.cache.keyer = self.store, keyer.key
             self._key_filter = asyncio.create_task(self.cache.load_key_filter())
         for p in self.providers:

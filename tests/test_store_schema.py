@@ -12,12 +12,14 @@ from structlog.testing import capture_logs
 
 from hlrd.config import StoreConfig
 from hlrd.store import StoreError, open_store
+from hlrd.store.keys import NumberKeyer
 from hlrd.store.schema import VERSION
 from hlrd.store.sqlite import FILE_NAME
 
 from .store_tools import KEYER, T0, answer, store_config
 
 V1_SQL = Path(__file__).with_name("store_v1.sql")
+V2_SQL = Path(__file__).with_name("store_v2.sql")
 
 
 @pytest.fixture
@@ -60,7 +62,7 @@ async def test_a_new_store_is_created_at_the_current_version(cfg: StoreConfig) -
         store = await open_store(cfg, retention_interval_s=None)
         await store.close()
     assert logs[0]["event"] == "store.created"
-    assert logs[0]["schema"] == VERSION == 2
+    assert logs[0]["schema"] == VERSION == 3
     assert user_version(Path(cfg.data_dir) / FILE_NAME) == VERSION
 
 
@@ -71,7 +73,7 @@ async def test_a_schema_1_store_opens_with_its_answers_and_no_cost(cfg: StoreCon
     with capture_logs() as logs:
         store = await open_store(cfg, retention_interval_s=None)
     migrated = [e for e in logs if e["event"] == "store.migrated"]
-    assert [(e["from_version"], e["to_version"]) for e in migrated] == [(1, 2)]
+    assert [(e["from_version"], e["to_version"]) for e in migrated] == [(1, VERSION)]
     for n in numbers:
         got = await store.get(KEYER.key(n))
         assert got is not None
@@ -87,7 +89,39 @@ async def test_a_schema_1_store_opens_with_its_answers_and_no_cost(cfg: StoreCon
     assert await store.get(priced.key) == priced
     assert (await store.stats()).answers == 4
     await store.close()
-    assert user_version(Path(cfg.data_dir) / FILE_NAME) == 2
+    assert user_version(Path(cfg.data_dir) / FILE_NAME) == VERSION
+
+
+async def test_a_schema_2_store_opens_with_its_answers_and_takes_the_key_check(
+    cfg: StoreConfig,
+) -> None:
+    """The previous version: its answers stay, priced as they were; the file learns
+    which hash key it is under, and from then on refuses another one."""
+    path = db_file(cfg)
+    conn = sqlite3.connect(path)
+    conn.executescript(V2_SQL.read_text())
+    conn.execute(
+        "INSERT INTO answers (key, checked_at, expires_at, provider, kind, payload, cost, "
+        "currency) VALUES (?, ?, ?, 'sim', 'live', x'7632', 0.008, 'EUR')",
+        (KEYER.key("48601000001"), T0, T0 + 3600),
+    )
+    conn.commit()
+    conn.close()
+    with capture_logs() as logs:
+        store = await open_store(cfg, retention_interval_s=None, key_check=KEYER.check())
+    migrated = [e for e in logs if e["event"] == "store.migrated"]
+    assert [(e["from_version"], e["to_version"]) for e in migrated] == [(2, VERSION)]
+    got = await store.get(KEYER.key("48601000001"))
+    assert got is not None and (got.payload, got.cost, got.currency) == (b"v2", 0.008, "EUR")
+    await store.close()
+    other = NumberKeyer(b"another key entirely, 32 bytes..")
+    with pytest.raises(StoreError) as err:
+        await open_store(cfg, retention_interval_s=None, key_check=other.check())
+    assert "was written under another hash key" in str(err.value)
+    assert "move the file away" in str(err.value)
+    store = await open_store(cfg, retention_interval_s=None, key_check=KEYER.check())
+    assert (await store.stats()).answers == 1  # the right key still opens it
+    await store.close()
 
 
 async def test_a_failed_migration_leaves_the_file_as_it_was(cfg: StoreConfig) -> None:
@@ -119,7 +153,7 @@ async def test_a_store_from_a_newer_hlrd_is_refused_and_left_alone(cfg: StoreCon
     with pytest.raises(StoreError) as err:
         await open_store(cfg, retention_interval_s=None)
     assert str(err.value) == (
-        f"{path} was written by a newer hlrd (schema 3; this one knows 1..2): "
+        f"{path} was written by a newer hlrd (schema {VERSION + 1}; this one knows 1..{VERSION}): "
         "upgrade hlrd or point store.data_dir elsewhere"
     )
     assert digest(path) == before  # not even switched to WAL

@@ -51,6 +51,11 @@ class NumberKeyer:
     def imsi_key(self, imsi: str) -> bytes:
         return self._mac(_IMSI + _digits(imsi, "imsi"))
 
+    def check(self) -> bytes:
+        """This key's fingerprint, kept in the store to recognize its key: a MAC of a
+        fixed text that is not digits, so it is no number's key."""
+        return self._mac(b"hlrd:key-check")
+
     def _mac(self, message: bytes) -> bytes:
         mac = self._keyed.copy()
         mac.update(message)

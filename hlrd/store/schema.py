@@ -40,6 +40,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE answers ADD COLUMN cost REAL NOT NULL DEFAULT 0",
         "ALTER TABLE answers ADD COLUMN currency TEXT NOT NULL DEFAULT ''",
     ),
+    # 3: facts about the file itself; `key_check` proves which hash key its rows are
+    # under, so a file opened with another key is refused instead of quietly missing
+    # every answer (and finding none to erase).
+    ("CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",),
 )
 VERSION = len(MIGRATIONS)
 
@@ -98,6 +102,21 @@ def migrate(conn: sqlite3.Connection, path: Path) -> int:
             conn.execute("ROLLBACK")
         raise
     return found
+
+
+def check_key(conn: sqlite3.Connection, path: Path, key_check: bytes) -> None:
+    """Refuse the file if its rows were keyed with another secret; a file that has no
+    check yet (new, or from schema 2) takes this one's."""
+    row = conn.execute("SELECT value FROM meta WHERE name = 'key_check'").fetchone()
+    if row is None:
+        conn.execute("INSERT INTO meta (name, value) VALUES ('key_check', ?)", (key_check,))
+    elif row[0] != key_check:
+        raise StoreError(
+            f"{path} was written under another hash key: with this one none of its "
+            "answers can be found or erased. Give hlrd the key it was written with "
+            "(store.hash_key_env, or the key file store.hash_key_file), or move the "
+            "file away to start with an empty store"
+        )
 
 
 def _check_known(found: int, path: Path) -> None:

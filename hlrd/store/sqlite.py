@@ -139,6 +139,7 @@ class SqliteStore:
         self._busy_timeout_s = busy_timeout_s
         self._ops: deque[StoredAnswer | _Control] = deque()
         self._wake = threading.Event()
+        self._key_check: bytes | None = None
         # Set with a control (flush, delete, purge, stop) or a full batch: the writer
         # stops lingering for more answers and writes now.
         self._urgent = threading.Event()
@@ -171,11 +172,14 @@ class SqliteStore:
         purge_chunk: int = 5_000,
         readers: int = 2,
         busy_timeout_s: float = 5.0,
+        key_check: bytes | None = None,
     ) -> SqliteStore:
         """Open (create, migrate) the file on the writer thread; raises StoreError.
 
         `retention_interval_s`: how often rows older than `retention_s` are purged
-        (None: never, e.g. for a CLI that opens the store for one command)."""
+        (None: never, e.g. for a CLI that opens the store for one command).
+        `key_check`: the hash key's fingerprint (NumberKeyer.check); a file written
+        under another key is refused. None: not checked (a test of the store alone)."""
         store = cls(
             path,
             write_batch=write_batch,
@@ -188,6 +192,7 @@ class SqliteStore:
             readers=readers,
             busy_timeout_s=busy_timeout_s,
         )
+        store._key_check = key_check
         await store._start()
         return store
 
@@ -333,6 +338,8 @@ class SqliteStore:
             conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
             conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
             found = schema.migrate(conn, path)
+            if self._key_check is not None:
+                schema.check_key(conn, path, self._key_check)
         except sqlite3.DatabaseError as exc:
             conn.close()
             if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
