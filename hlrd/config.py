@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,31 @@ class SmppProviderConfig:
     price: float = 0.0  # what the provider charges per answered lookup, for cost metrics
     currency: str = "EUR"
     type: str = "smpp"
+
+
+# HTTP vendor adapters (hlrd/upstream/http/<type>.py) and where each answers.
+HTTP_PROVIDER_TYPES = ("hlr_lookups",)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpProviderConfig:
+    """A provider reached over HTTPS: a vendor's API (`type` names the adapter)."""
+
+    name: str
+    type: str
+    base_url: str
+    api_key: str = ""
+    api_secret: str = ""
+    tps: int = 50
+    pool_size: int = 16  # connections kept open to the vendor, at most
+    connect_timeout_s: float = 3.0
+    request_timeout_s: float = 10.0  # one HTTP request, retries not included
+    max_attempts: int = 3  # in all, for 429, 5xx and lost connections only
+    price: float = 0.0
+    currency: str = "EUR"
+
+
+ProviderConfig = SmppProviderConfig | HttpProviderConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +220,7 @@ class StoreConfig:
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    providers: tuple[SmppProviderConfig, ...]
+    providers: tuple[ProviderConfig, ...]
     http: HttpConfig = field(default_factory=HttpConfig)
     numbers: NumbersConfig = field(default_factory=NumbersConfig)
     lookup: LookupConfig = field(default_factory=LookupConfig)
@@ -318,10 +344,12 @@ def _currency(t: _Table) -> str:
     return code
 
 
-def _provider(raw: Any, i: int, env: Mapping[str, str]) -> SmppProviderConfig:
+def _provider(raw: Any, i: int, env: Mapping[str, str]) -> ProviderConfig:
     t = _Table(raw, f"upstream.providers[{i}]")
-    kind = t.get_str("type", "smpp", choices=("smpp",))
+    kind = t.get_str("type", "smpp", choices=("smpp", *HTTP_PROVIDER_TYPES))
     name = t.get_str("name", f"provider{i}", max_len=40)
+    if kind != "smpp":
+        return _http_provider(t, name, kind, env)
     cfg = SmppProviderConfig(
         name=name,
         type=kind,
@@ -352,6 +380,38 @@ def _provider(raw: Any, i: int, env: Mapping[str, str]) -> SmppProviderConfig:
     )
     if cfg.reconnect_min_s > cfg.reconnect_max_s:
         raise ConfigError(f"{t.key('reconnect_min_s')}: must not exceed reconnect_max_s")
+    t.done()
+    return cfg
+
+
+def _http_provider(t: _Table, name: str, kind: str, env: Mapping[str, str]) -> HttpProviderConfig:
+    base_url = t.get_str("base_url", "")
+    parsed = urllib.parse.urlsplit(base_url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(
+            f"{t.key('base_url')}: the vendor's API root, e.g. https://www.hlr-lookups.com/api/v2"
+        )
+    if parsed.username or parsed.password or parsed.query or parsed.fragment:
+        raise ConfigError(
+            f"{t.key('base_url')}: no credentials, query or fragment in the URL "
+            "(credentials go in api_key / api_secret, or their _env forms)"
+        )
+    cfg = HttpProviderConfig(
+        name=name,
+        type=kind,
+        base_url=base_url.rstrip("/"),
+        api_key=t.get_secret("api_key", env, max_len=512),
+        api_secret=t.get_secret("api_secret", env, max_len=512),
+        tps=t.get_int("tps", 50, 1, 100_000),
+        pool_size=t.get_int("pool_size", 16, 1, 1024),
+        connect_timeout_s=t.get_float("connect_timeout_s", 3.0, 0.01, 300),
+        request_timeout_s=t.get_float("request_timeout_s", 10.0, 0.01, 600),
+        max_attempts=t.get_int("max_attempts", 3, 1, 10),
+        price=t.get_float("price", 0.0, 0.0, 1000.0),
+        currency=_currency(t),
+    )
+    if not cfg.api_key:
+        raise ConfigError(f"{t.key('api_key')}: the vendor's API key (or api_key_env)")
     t.done()
     return cfg
 

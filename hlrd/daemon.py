@@ -39,7 +39,7 @@ from .service import LookupService
 from .store.base import AnswerStore
 from .store.factory import open_store
 from .store.keys import open_keyer
-from .upstream.smpp_provider import SmppProvider
+from .upstream.factory import build_providers
 
 log = structlog.get_logger("hlrd")
 
@@ -50,12 +50,7 @@ class Daemon:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.metrics = Metrics()
-        self.providers = [
-            SmppProvider(
-                p, self.metrics, config.lookup.max_queue, unbound_grace_s=config.lookup.bind_wait_s
-            )
-            for p in config.providers
-        ]
+        self.providers = build_providers(config, self.metrics)
         # The store is opened by start() (off the event loop); until then memory only.
         self.cache = AnswerCache(config.cache, None, None, self.metrics)
         self.service = LookupService(config, self.providers, self.metrics, self.cache)
@@ -101,7 +96,7 @@ class Daemon:
         log.info(
             "hlrd.started",
             http=f"http://{self.config.http.host}:{self.http_port}",
-            providers=[f"{p.cfg.name}@{p.cfg.host}:{p.cfg.port}" for p in self.providers],
+            providers=[p.where for p in self.providers],
             http_max_connections=caps.http,
         )
 

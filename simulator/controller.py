@@ -16,6 +16,7 @@ from hlrd.smpp.transport import LinkConfig, serve
 from .http_api import make_app
 from .scenario import Scenario
 from .smsc import Smsc, Stats
+from .vendors.hlr_lookups import HlrLookupsImitation
 
 
 class Simulator:
@@ -37,6 +38,8 @@ class Simulator:
         self._http: web.AppRunner | None = None
         self.smpp_port = 0
         self.http_port: int | None = None
+        # Vendor imitations on the HTTP port (credentials: each module's DEMO_*).
+        self.hlr_lookups = HlrLookupsImitation(scenario)
 
     @property
     def stats(self) -> Stats:
@@ -48,7 +51,8 @@ class Simulator:
         self._server = await serve(self.smsc.handler, self.host, self._smpp_port, self.link)
         self.smpp_port = self._server.sockets[0].getsockname()[1]
         if self._http_port is not None:
-            self._http = web.AppRunner(make_app(self.scenario), access_log=None)
+            app = make_app(self.scenario, [self.hlr_lookups.add_routes])
+            self._http = web.AppRunner(app, access_log=None)
             await self._http.setup()
             site = web.TCPSite(self._http, self.host, self._http_port)
             await site.start()
@@ -62,6 +66,7 @@ class Simulator:
         if self._server is not None:
             await self._server.wait_closed()
         if self._http is not None:
+            self.hlr_lookups.release()
             await self._http.cleanup()
 
     async def __aenter__(self) -> Simulator:

@@ -8,13 +8,17 @@ number: `curl 127.0.0.1:8081/v1/hlr/48601234567`.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
 from .scenario import Scenario, msisdn_of
 
 
-def make_app(scenario: Scenario) -> web.Application:
+def make_app(
+    scenario: Scenario, vendors: Sequence[Callable[[web.Application], None]] = ()
+) -> web.Application:
+    """The generic API, and each vendor imitation's routes (`add_routes` of each)."""
     rng = random.Random(scenario.seed)
 
     async def lookup(request: web.Request) -> web.Response:
@@ -51,4 +55,6 @@ def make_app(scenario: Scenario) -> web.Application:
     app = web.Application()
     app.router.add_get("/v1/hlr/{msisdn}", lookup)
     app.router.add_get("/healthz", health)
+    for add_routes in vendors:
+        add_routes(app)
     return app

@@ -12,6 +12,7 @@ import asyncio
 from dataclasses import replace
 
 from hlrd.domain.result import LookupResult, Outcome
+from hlrd.upstream.smpp_provider import SmppProvider
 from simulator.controller import Simulator
 from simulator.scenario import Answer, Latency, Scenario
 
@@ -78,7 +79,9 @@ async def test_no_answer_wrong_and_none_lost_while_links_drop_and_ids_restart(
                     return await svc.lookup(svc.normalize(number))
 
             results = await asyncio.gather(*(one(n) for n in numbers))
-            discarded = dict(daemon.providers[0].discarded)
+            smpp = daemon.providers[0]
+            assert isinstance(smpp, SmppProvider)
+            discarded = dict(smpp.discarded)
             retries = daemon.metrics.retries.labels("sim")._value.get()
     wrong = {
         n: why

@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from hlrd.config import ConfigError, load_config, parse_config
+from hlrd.config import (
+    ConfigError,
+    HttpProviderConfig,
+    SmppProviderConfig,
+    load_config,
+    parse_config,
+)
 from hlrd.domain.decision import Policy
 from hlrd.domain.result import Zone
 
@@ -35,6 +41,7 @@ def test_defaults_from_a_minimal_file(tmp_path: Path) -> None:
     cfg = load_config(path, env={})
 
     (p,) = cfg.providers
+    assert isinstance(p, SmppProviderConfig)
     assert (p.name, p.type, p.host, p.port) == ("p", "smpp", "127.0.0.1", 2775)
     assert (p.system_id, p.password, p.system_type) == ("hlrd", "", "")
     assert (p.bind_mode, p.binds, p.window, p.tps, p.max_attempts) == ("transceiver", 1, 64, 100, 3)
@@ -172,7 +179,8 @@ def test_password_env_reads_the_given_mapping_not_os_environ(
 ) -> None:
     monkeypatch.setenv("HLRD_PW", "from_os")
     cfg = parse_config(minimal(password_env="HLRD_PW"), env={"HLRD_PW": "s3cret"})
-    assert cfg.providers[0].password == "s3cret"
+    (p,) = cfg.providers
+    assert isinstance(p, SmppProviderConfig) and p.password == "s3cret"
 
 
 @pytest.mark.parametrize(
@@ -216,7 +224,9 @@ def test_auth_tokens_env_missing_variable_is_named() -> None:
 def test_shipped_config_loads() -> None:
     cfg = load_config(SHIPPED, env={})
     assert [p.name for p in cfg.providers] == ["simulator"]
-    assert (cfg.providers[0].port, cfg.providers[0].binds, cfg.providers[0].tps) == (2775, 2, 1000)
+    (p,) = cfg.providers
+    assert isinstance(p, SmppProviderConfig)
+    assert (p.port, p.binds, p.tps) == (2775, 2, 1000)
     assert cfg.policy == Policy()
 
 
@@ -322,3 +332,42 @@ def test_cache_defaults_explain_themselves() -> None:
     assert shipped.cache.ttl_s == parse_config(minimal(), env={}).cache.ttl_s
     assert shipped.cache.ttl_s["connected"] < shipped.cache.ttl_s["roaming"]
     assert shipped.cache.ttl_s["failed"] <= 60 and shipped.cache.serve_stale_s == 0
+
+
+HLR_LOOKUPS = {"type": "hlr_lookups", "base_url": "https://www.hlr-lookups.com/api/v2/"}
+
+
+def test_an_http_vendor_takes_its_url_and_credentials_from_the_environment() -> None:
+    cfg = parse_config(
+        minimal(**HLR_LOOKUPS, api_key_env="K", api_secret_env="S", price=0.01),
+        env={"K": "key-1", "S": "secret-1"},
+    )
+    (p,) = cfg.providers
+    assert isinstance(p, HttpProviderConfig)
+    assert (p.type, p.base_url, p.api_key, p.api_secret) == (
+        "hlr_lookups",
+        "https://www.hlr-lookups.com/api/v2",
+        "key-1",
+        "secret-1",
+    )
+    assert (p.tps, p.pool_size, p.max_attempts, p.price) == (50, 16, 3, 0.01)
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"base_url": "ftp://x/api"}, "base_url: the vendor's API root"),
+        ({"base_url": "https://user:pw@x/api/v2"}, "base_url: no credentials"),
+        ({"base_url": "https://x/api/v2?key=1"}, "base_url: no credentials, query"),
+        ({"api_key": ""}, "api_key: the vendor's API key"),
+        ({"window": 10}, "window: unknown key"),  # an SMPP setting on an HTTP vendor
+        ({"type": "hlr-lookups"}, "type: must be one of"),
+    ],
+)
+def test_an_http_vendor_misconfigured_is_named_precisely(
+    changes: dict[str, Any], fragment: str
+) -> None:
+    provider = {**HLR_LOOKUPS, "api_key": "k", **changes}
+    with pytest.raises(ConfigError) as err:
+        parse_config(minimal(**provider), env={})
+    assert fragment in str(err.value)

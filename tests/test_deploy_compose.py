@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from hlrd.config import load_config
+from hlrd.config import SmppProviderConfig, load_config
 
 from .deploy_files import DASHBOARD, DEPLOY, RULE_FILES, load_yaml
 from .deploy_tools import tool
@@ -87,6 +87,7 @@ def test_hlrd_reaches_the_simulator_by_its_service_name() -> None:
     config = load_config(in_repo(hlrd, "/etc/hlrd/hlrd.toml"), env=SECRETS)
     assert in_repo(hlrd, "/etc/hlrd/hlrd.toml") == CONTAINER_CONFIG
     upstream = config.providers[0]
+    assert isinstance(upstream, SmppProviderConfig)
     sim = service(upstream.host)
     command = sim["command"]
     assert command[0] == "hlrd-sim"

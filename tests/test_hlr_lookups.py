@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-from hlrd.upstream.http.hlr_lookups import auth_headers, signature
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from hlrd.config import parse_config
+from hlrd.daemon import Daemon
+from hlrd.domain.result import LookupResult, Outcome, Reachability, RoamingStatus
+from hlrd.upstream.base import ProviderError
+from hlrd.upstream.http.hlr_lookups import HlrLookups, auth_headers, signature
+from simulator.controller import Simulator
+from simulator.scenario import Scenario
+from simulator.vendors.hlr_lookups import DEMO_KEY, DEMO_SECRET
+
+from .daemon_harness import config_for
+from .data_dirs import DATA_ENV
 
 BODY = b'{"msisdn":"+491788735000"}'
 
@@ -32,3 +48,118 @@ def test_the_headers_carry_key_timestamp_and_signature() -> None:
         "X-Digest-Timestamp": "1790000000",
         "X-Digest-Signature": "997fc8db45a0ac1c0e8ecc70bb2de21de9967b3c3c8ae50803aece5962aec6c8",
     }
+
+
+# -- against the vendor's imitation, through a real daemon ----------------------------
+
+AT_HOME = "48600000001"
+EGYPT = "48600000003"
+ABSENT = "48600000005"
+UNKNOWN_SUBSCRIBER = "48600000006"
+
+
+@pytest.fixture
+async def vendor(demo: Scenario) -> AsyncIterator[Simulator]:
+    async with Simulator(demo, http_port=0) as s:
+        yield s
+
+
+def _provider(sim: Simulator, **changes: Any) -> dict[str, Any]:
+    p: dict[str, Any] = {
+        "name": "hlrl",
+        "type": "hlr_lookups",
+        "base_url": f"http://127.0.0.1:{sim.http_port}/api/v2",
+        "api_key": DEMO_KEY,
+        "api_secret": DEMO_SECRET,
+        "tps": 1000,
+        "request_timeout_s": 2,
+    }
+    p.update(changes)
+    return p
+
+
+@asynccontextmanager
+async def http_daemon(sim: Simulator, **changes: Any) -> AsyncIterator[Daemon]:
+    data = config_for(sim, cache={"enabled": False})
+    data["upstream"]["providers"] = [_provider(sim, **changes)]
+    daemon = Daemon(parse_config(data, env=DATA_ENV()))
+    await daemon.start()
+    try:
+        yield daemon
+    finally:
+        await daemon.stop()
+
+
+async def _look_up(daemon: Daemon, number: str) -> LookupResult:
+    return await daemon.service.lookup(daemon.service.normalize(number))
+
+
+async def test_each_connectivity_status_becomes_hlrds_answer(vendor: Simulator) -> None:
+    async with http_daemon(vendor) as daemon:
+        home, egypt, absent, unknown = [
+            await _look_up(daemon, n) for n in (AT_HOME, EGYPT, ABSENT, UNKNOWN_SUBSCRIBER)
+        ]
+    assert (home.outcome, home.reachability, home.roaming) == (
+        Outcome.OK,
+        Reachability.CONNECTED,
+        RoamingStatus.NOT_ROAMING,
+    )
+    assert home.transport == "http" and home.provider == "hlrl"
+    assert (egypt.roaming, egypt.visited_country) == (RoamingStatus.ROAMING, "EG")
+    assert absent.reachability is Reachability.ABSENT
+    assert unknown.reachability is Reachability.INVALID
+    assert vendor.hlr_lookups.refused == 0
+
+
+async def test_a_wrong_secret_is_refused_by_the_vendor_and_fails_the_lookup(
+    vendor: Simulator,
+) -> None:
+    async with http_daemon(vendor, api_secret="not-the-secret") as daemon:
+        result = await _look_up(daemon, AT_HOME)
+    assert result.outcome is Outcome.FAILED
+    assert "credentials" in (result.error or "")
+    assert vendor.hlr_lookups.refused == 1  # refused once: an auth failure is not retried
+
+
+async def test_throttling_and_server_errors_are_retried_to_an_answer(vendor: Simulator) -> None:
+    vendor.hlr_lookups.retry_after = "0"
+    vendor.hlr_lookups.faults.extend(["throttle", "server_error"])
+    async with http_daemon(vendor) as daemon:
+        result = await _look_up(daemon, AT_HOME)
+    assert result.reachability is Reachability.CONNECTED
+    assert vendor.hlr_lookups.requests == 3
+
+
+@pytest.mark.parametrize("fault", ["malformed", "partial"])
+async def test_a_body_that_is_not_an_answer_fails_the_lookup_cleanly(
+    vendor: Simulator, fault: str
+) -> None:
+    vendor.hlr_lookups.faults.append(fault)
+    async with http_daemon(vendor) as daemon:
+        result = await _look_up(daemon, AT_HOME)
+        again = await _look_up(daemon, AT_HOME)  # the provider still works
+    assert result.outcome is Outcome.FAILED and "hlr-lookups" in (result.error or "")
+    assert again.reachability is Reachability.CONNECTED
+
+
+async def test_a_vendor_that_never_answers_times_the_lookup_out(vendor: Simulator) -> None:
+    vendor.hlr_lookups.faults.extend(["hang"] * 3)
+    async with http_daemon(vendor, request_timeout_s=0.05) as daemon:
+        result = await _look_up(daemon, AT_HOME)
+    assert result.outcome is Outcome.TIMEOUT
+
+
+def test_an_answer_about_another_number_is_not_taken() -> None:
+    vendor = HlrLookups("k", "s")
+    body = b'{"msisdn":"+48600000002","connectivity_status":"CONNECTED","mccmnc":"26001"}'
+    with pytest.raises(ProviderError, match="another number"):
+        vendor.read(200, body, AT_HOME)
+
+
+def test_masked_imsi_and_msc_are_no_values() -> None:
+    body = (
+        b'{"msisdn":"+48600000001","connectivity_status":"CONNECTED","mccmnc":"26001",'
+        b'"imsi":"***************","msc":"************","is_roaming":false}'
+    )
+    answer = HlrLookups("k", "s").read(200, body, AT_HOME)
+    assert (answer.imsi, answer.msc, answer.serving_mccmnc) == (None, None, "26001")

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import replace
 
 from hlrd.domain.result import Outcome
+from hlrd.upstream.smpp_provider import SmppProvider
 from simulator.controller import Simulator
 from simulator.scenario import Latency, Rule, Scenario
 
@@ -113,7 +114,9 @@ async def test_throttling_from_the_provider_slows_down_and_loses_nothing(demo: S
             numbers = [svc.normalize(f"486000001{i:02d}") for i in range(80)]
             results = await asyncio.gather(*(svc.lookup(n) for n in numbers))
             metrics = daemon.metrics.render().decode()
-            rate_now = daemon.providers[0].rate.current
+            provider = daemon.providers[0]
+            assert isinstance(provider, SmppProvider)
+            rate_now = provider.rate.current
     assert sim.stats.throttled > 0
     assert all(r.outcome in (Outcome.OK, Outcome.PARTIAL) for r in results)
     assert 'hlrd_upstream_throttled_total{provider="sim"}' in metrics

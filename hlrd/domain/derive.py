@@ -85,7 +85,9 @@ def derive(
     else:
         ported = answer.ported
     serving_country = region_of_digits(answer.msc) if answer.msc else None
-    serving_country = serving_country or _country_of_mccmnc(answer.serving_mccmnc)
+    serving_country = (
+        serving_country or answer.serving_country or _country_of_mccmnc(answer.serving_mccmnc)
+    )
     if serving_country is None:
         roaming, visited, zone = RoamingStatus.UNKNOWN, None, Zone.UNKNOWN
     elif serving_country == home_country:

@@ -52,6 +52,9 @@ class HlrAnswer:
     home_mccmnc: str | None = None  # range holder, when the provider knows it
     ported: bool | None = None  # the provider's own verdict, used when we cannot tell
     message_id: str | None = None
+    # ISO alpha-2 of where the subscriber is served, when a provider says so without
+    # an MSC or network we could read it from (an HTTP vendor's roaming country).
+    serving_country: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

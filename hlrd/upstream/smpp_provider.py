@@ -263,6 +263,11 @@ class SmppProvider:
     # -- lifecycle -----------------------------------------------------------------------
 
     @property
+    def where(self) -> str:
+        """For the start-up log: the provider and what it talks to (no credentials)."""
+        return f"{self.cfg.name}@{self.cfg.host}:{self.cfg.port}"
+
+    @property
     def ready(self) -> bool:
         return any(b.bound for b in self._binds)
 

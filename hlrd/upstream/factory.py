@@ -1,0 +1,32 @@
+"""A provider object for each `[[upstream.providers]]` entry, by its `type`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..config import Config, HttpProviderConfig
+from ..metrics import Metrics
+from .http.hlr_lookups import HlrLookups
+from .http.provider import HttpProvider, Vendor
+from .smpp_provider import SmppProvider
+
+# An HTTP provider's `type` -> its vendor adapter (config.HTTP_PROVIDER_TYPES).
+VENDORS: dict[str, Callable[[HttpProviderConfig], Vendor]] = {
+    "hlr_lookups": lambda cfg: HlrLookups(cfg.api_key, cfg.api_secret),
+}
+
+AnyProvider = SmppProvider | HttpProvider
+
+
+def build_providers(config: Config, metrics: Metrics) -> list[AnyProvider]:
+    built: list[AnyProvider] = []
+    for p in config.providers:
+        if isinstance(p, HttpProviderConfig):
+            built.append(HttpProvider(p, VENDORS[p.type](p)))
+        else:
+            built.append(
+                SmppProvider(
+                    p, metrics, config.lookup.max_queue, unbound_grace_s=config.lookup.bind_wait_s
+                )
+            )
+    return built
