@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+import structlog
 
 from hlrd.config import parse_config
 from hlrd.daemon import Daemon
 from hlrd.domain.result import LookupResult, Outcome, Reachability, RoamingStatus
+from hlrd.logging_setup import configure_logging, flush_logs
 from hlrd.upstream.base import ProviderError
 from hlrd.upstream.http.hlr_lookups import HlrLookups, auth_headers, signature
 from simulator.controller import Simulator
@@ -163,3 +167,31 @@ def test_masked_imsi_and_msc_are_no_values() -> None:
     )
     answer = HlrLookups("k", "s").read(200, body, AT_HOME)
     assert (answer.imsi, answer.msc, answer.serving_mccmnc) == (None, None, "26001")
+
+
+async def test_the_vendors_key_and_secret_never_reach_the_log(vendor: Simulator) -> None:
+    """Not at start (the provider is named by its URL), not when the vendor refuses
+    them, not when it fails: a log shipped to a SIEM must not hand out the account."""
+    out = io.StringIO()
+    configure_logging("json", "DEBUG", out, cache=False)
+    try:
+        vendor.hlr_lookups.faults.extend(["server_error"] * 3)
+        async with http_daemon(vendor, api_key=DEMO_KEY, api_secret=DEMO_SECRET) as daemon:
+            failed = await _look_up(daemon, AT_HOME)
+            answered = await _look_up(daemon, EGYPT)
+        async with http_daemon(vendor, api_secret="wrong-" + DEMO_SECRET) as daemon:
+            refused = await _look_up(daemon, AT_HOME)
+        flush_logs()
+    finally:
+        structlog.reset_defaults()
+        for handler in list(logging.getLogger().handlers):
+            logging.getLogger().removeHandler(handler)
+    text = out.getvalue()
+    assert (failed.outcome, answered.outcome, refused.outcome) == (
+        Outcome.FAILED,
+        Outcome.OK,
+        Outcome.FAILED,
+    )
+    assert "hlrl@http://127.0.0.1" in text  # the start line names the provider by its URL
+    for secret in (DEMO_KEY, DEMO_SECRET, "wrong-" + DEMO_SECRET):
+        assert secret not in text
