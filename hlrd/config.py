@@ -219,6 +219,18 @@ class StoreConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BreakerConfig:
+    """`[upstream.breaker]`: when a failing provider is skipped (hlrd/upstream/breaker.py)."""
+
+    enabled: bool = True
+    failures: int = 5  # failed lookups in a row that open it
+    error_ratio: float = 0.5  # or this share of the last `window` lookups failed...
+    window: int = 20
+    min_calls: int = 10  # ...once this many were seen
+    cooldown_s: float = 30.0  # then one probe
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     providers: tuple[ProviderConfig, ...]
     http: HttpConfig = field(default_factory=HttpConfig)
@@ -230,6 +242,7 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
 
 
 # -- validation helpers --------------------------------------------------------------
@@ -516,6 +529,7 @@ def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> 
     top = _Table(data, "")
     upstream = _Table(top.get("upstream", {}), "upstream")
     raw_providers = upstream.get("providers", [])
+    breaker = _breaker(_Table(upstream.get("breaker", {}), "upstream.breaker"))
     upstream.done()
     if not isinstance(raw_providers, list) or not raw_providers:
         raise ConfigError("upstream.providers: at least one provider ([[upstream.providers]])")
@@ -577,8 +591,31 @@ def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> 
     cache = _cache(_Table(top.get("cache", {}), "cache"))
     top.done()
     return Config(
-        providers, http, numbers, lookup, policy, logging, smpp_server, limits, store, cache
+        providers,
+        http,
+        numbers,
+        lookup,
+        policy,
+        logging,
+        smpp_server,
+        limits,
+        store,
+        cache,
+        breaker,
     )
+
+
+def _breaker(t: _Table) -> BreakerConfig:
+    cfg = BreakerConfig(
+        enabled=t.get_bool("enabled", True),
+        failures=t.get_int("failures", 5, 1, 1000),
+        error_ratio=t.get_float("error_ratio", 0.5, 0.01, 1.0),
+        window=t.get_int("window", 20, 1, 10_000),
+        min_calls=t.get_int("min_calls", 10, 1, 10_000),
+        cooldown_s=t.get_float("cooldown_s", 30.0, 0.0, 3600.0),
+    )
+    t.done()
+    return cfg
 
 
 def _cache(t: _Table) -> CacheConfig:

@@ -185,6 +185,18 @@ class Metrics:
         self.binds = Gauge(
             "hlrd_upstream_binds", "Upstream binds by state", ["provider", "state"], registry=r
         )
+        self.circuit_state = Gauge(
+            "hlrd_upstream_circuit_state",
+            "Each provider's circuit breaker: 0 closed, 1 half-open (probing), 2 open (skipped)",
+            ["provider"],
+            registry=r,
+        )
+        self.circuit_opened = Counter(
+            "hlrd_upstream_circuit_opened",
+            "Times a provider's circuit breaker opened (it was failing)",
+            ["provider"],
+            registry=r,
+        )
         self.binds_configured = Gauge(
             "hlrd_upstream_binds_configured",
             "Upstream binds configured (upstream.providers.binds)",

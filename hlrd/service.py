@@ -10,7 +10,7 @@ import asyncio
 import functools
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,6 +26,7 @@ from .domain.result import LookupResult, Outcome, Timings
 from .logging_setup import log_info
 from .metrics import Metrics
 from .upstream.base import NOT_BOUND, Provider, ProviderError
+from .upstream.breaker import CircuitBreaker
 
 log = structlog.get_logger("hlrd.service")
 
@@ -99,6 +100,10 @@ def _too_old(result: LookupResult, max_age: float | None) -> bool:
     return max_age is not None and result.cache.hit and result.cache.age_s > max_age
 
 
+def _state_of(breaker: CircuitBreaker) -> Callable[[], float]:
+    return lambda: float(breaker.state)
+
+
 def _failed(
     lookup_id: str,
     msisdn: Msisdn,
@@ -130,6 +135,15 @@ class LookupService:
         self.providers = list(providers)
         self.metrics = metrics
         self.cache = cache
+        self.breakers: dict[str, CircuitBreaker] = {}
+        if config.breaker.enabled:
+            b = config.breaker
+            for p in self.providers:
+                breaker = self.breakers[p.name] = CircuitBreaker(
+                    b.failures, b.error_ratio, b.window, b.min_calls, b.cooldown_s
+                )
+                metrics.watch(metrics.circuit_state, (p.name,), _state_of(breaker))
+                metrics.touch(metrics.circuit_opened, p.name)
         self._numbers: dict[str, Msisdn] = {}  # as written -> normalized, bounded
         # What decide() depends on -> the decision and its counters; bounded.
         self._decisions: dict[object, tuple[Decision, list[Any]]] = {}
@@ -335,6 +349,17 @@ class LookupService:
         deadline = started + self.config.lookup.timeout_s
         ordered = self._ordered()
         for i, provider in enumerate(ordered):
+            breaker = self.breakers.get(provider.name)
+            if breaker is not None and not breaker.allow():
+                last = _failed(
+                    lookup_id,
+                    msisdn,
+                    provider,
+                    Outcome.FAILED,
+                    f"{provider.name} is failing; skipped until its circuit breaker probes again",
+                    None,
+                )
+                continue
             sent = time.perf_counter()
             try:
                 if provider.max_lookup_s <= deadline - sent:  # it gives up first
@@ -343,6 +368,7 @@ class LookupService:
                     async with asyncio.timeout(max(0.0, deadline - sent)):
                         answer = await provider.lookup(msisdn.e164, lookup_id)
             except TimeoutError:
+                self._verdict(breaker, provider.name, failed=None)
                 last = _failed(
                     lookup_id, msisdn, provider, Outcome.TIMEOUT, "lookup timed out", _ms(sent)
                 )
@@ -350,6 +376,12 @@ class LookupService:
                 break
             except ProviderError as exc:
                 not_bound = str(exc) == NOT_BOUND  # nothing was sent
+                # Only "failed" judges the provider. Throttled: alive and saying so; not
+                # bound: nothing was tried; a timeout can be one number's HLR (an SMPP
+                # receipt that never comes), and five dead numbers in a row must not
+                # take a healthy provider out.
+                judged = not not_bound and exc.outcome == Outcome.FAILED.value
+                self._verdict(breaker, provider.name, failed=True if judged else None)
                 m.pending(
                     m.upstream_attempts,
                     provider.name,
@@ -376,6 +408,10 @@ class LookupService:
                     **trace,
                 )
                 continue
+            except BaseException:  # cancelled: no verdict on the provider
+                self._verdict(breaker, provider.name, failed=None)
+                raise
+            self._verdict(breaker, provider.name, failed=False)
             done = time.perf_counter()
             last = derive(
                 msisdn,
@@ -435,6 +471,21 @@ class LookupService:
         else:
             log.warning("lookup.done", **fields)
         return last
+
+    def _verdict(self, breaker: CircuitBreaker | None, name: str, failed: bool | None) -> None:
+        """Tell the provider's breaker how the lookup went (None: no verdict)."""
+        if breaker is None:
+            return
+        if failed is None:
+            breaker.release()
+        elif failed:
+            before = breaker.opened
+            breaker.failure()
+            if breaker.opened != before:
+                self.metrics.child(self.metrics.circuit_opened, name).inc()
+                log.warning("upstream.circuit_opened", provider=name)
+        else:
+            breaker.success()
 
     def _ordered(self) -> list[Provider]:
         """Bound providers first, in configured order: failover to the next one."""

@@ -17,6 +17,8 @@ SERIES: dict[str, frozenset[str]] = {
     "hlrd_upstream_attempts_total": frozenset({"provider", "outcome"}),
     "hlrd_lookup_failovers_total": frozenset({"provider"}),
     "hlrd_upstream_binds": frozenset({"provider", "state"}),
+    "hlrd_upstream_circuit_state": frozenset({"provider"}),
+    "hlrd_upstream_circuit_opened_total": frozenset({"provider"}),
     "hlrd_upstream_binds_configured": frozenset({"provider"}),
     "hlrd_upstream_window_in_flight": frozenset({"provider"}),
     "hlrd_upstream_queued": frozenset({"provider"}),

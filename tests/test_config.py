@@ -371,3 +371,18 @@ def test_an_http_vendor_misconfigured_is_named_precisely(
     with pytest.raises(ConfigError) as err:
         parse_config(minimal(**provider), env={})
     assert fragment in str(err.value)
+
+
+def test_the_breaker_has_defaults_and_refuses_what_cannot_work() -> None:
+    assert parse_config(minimal()).breaker.failures == 5
+    cfg = parse_config(
+        {
+            **minimal(),
+            "upstream": {**minimal()["upstream"], "breaker": {"failures": 2, "cooldown_s": 5}},
+        }
+    )
+    assert (cfg.breaker.failures, cfg.breaker.cooldown_s, cfg.breaker.enabled) == (2, 5.0, True)
+    with pytest.raises(ConfigError, match=r"upstream\.breaker\.error_ratio"):
+        parse_config(
+            {**minimal(), "upstream": {**minimal()["upstream"], "breaker": {"error_ratio": 1.5}}}
+        )

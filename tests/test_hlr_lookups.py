@@ -195,3 +195,30 @@ async def test_the_vendors_key_and_secret_never_reach_the_log(vendor: Simulator)
     assert "hlrl@http://127.0.0.1" in text  # the start line names the provider by its URL
     for secret in (DEMO_KEY, DEMO_SECRET, "wrong-" + DEMO_SECRET):
         assert secret not in text
+
+
+async def test_a_failing_vendor_is_skipped_by_its_breaker_and_no_lookup_is_lost(
+    vendor: Simulator,
+) -> None:
+    """The vendor first, the SMPP simulator behind it: while the vendor breaks (503),
+    every lookup is answered by the fallback, and after `failures` in a row the vendor
+    is no longer asked at all until its cool-down ends."""
+    vendor.hlr_lookups.faults.extend(["server_error"] * 100)
+    data = config_for(vendor, cache={"enabled": False})
+    smpp = data["upstream"]["providers"][0]
+    data["upstream"]["providers"] = [_provider(vendor, max_attempts=1), smpp]
+    data["upstream"]["breaker"] = {"failures": 3, "cooldown_s": 300}
+    daemon = Daemon(parse_config(data, env=DATA_ENV()))
+    await daemon.start()
+    try:
+        await daemon.service.wait_ready()
+        results = [await _look_up(daemon, n) for n in [AT_HOME, EGYPT] * 5]
+        metrics = daemon.metrics.render().decode()
+    finally:
+        await daemon.stop()
+    assert [r.provider for r in results] == ["sim"] * 10
+    assert all(r.outcome is Outcome.OK for r in results)
+    assert vendor.hlr_lookups.requests == 3  # then skipped
+    assert 'hlrd_upstream_circuit_state{provider="hlrl"} 2.0' in metrics
+    assert 'hlrd_upstream_circuit_opened_total{provider="hlrl"} 1.0' in metrics
+    assert 'hlrd_upstream_circuit_state{provider="sim"} 0.0' in metrics
