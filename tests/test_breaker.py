@@ -24,6 +24,16 @@ def _breaker(clock: Clock) -> CircuitBreaker:
     )
 
 
+def _probing(clock: Clock) -> CircuitBreaker:
+    """A breaker opened by three failures, its cool-down over and its probe let through."""
+    b = _breaker(clock)
+    for _ in range(3):
+        b.failure()
+    clock.now += 30
+    assert b.allow()
+    return b
+
+
 def test_consecutive_failures_open_it_and_it_stays_open_for_the_cool_down() -> None:
     clock = Clock()
     b = _breaker(clock)
@@ -39,23 +49,15 @@ def test_consecutive_failures_open_it_and_it_stays_open_for_the_cool_down() -> N
 
 def test_after_the_cool_down_one_probe_goes_and_its_success_closes_it() -> None:
     clock = Clock()
-    b = _breaker(clock)
-    for _ in range(3):
-        b.failure()
-    clock.now += 30
-    assert b.allow()  # the probe
-    assert state(b) is State.HALF_OPEN and not b.allow()  # one at a time
+    b = _probing(clock)
+    assert state(b) is State.HALF_OPEN and not b.allow()  # one probe at a time
     b.success()
     assert state(b) is State.CLOSED and b.allow() and b.allow()
 
 
 def test_a_failed_probe_opens_it_for_another_cool_down() -> None:
     clock = Clock()
-    b = _breaker(clock)
-    for _ in range(3):
-        b.failure()
-    clock.now += 30
-    assert b.allow()
+    b = _probing(clock)
     b.failure()
     assert (state(b), b.opened, b.allow()) == (State.OPEN, 2, False)
     clock.now += 30
@@ -63,12 +65,7 @@ def test_a_failed_probe_opens_it_for_another_cool_down() -> None:
 
 
 def test_a_probe_that_ended_without_a_verdict_lets_another_one_go() -> None:
-    clock = Clock()
-    b = _breaker(clock)
-    for _ in range(3):
-        b.failure()
-    clock.now += 30
-    assert b.allow()
+    b = _probing(Clock())
     b.release()  # cancelled, or throttled
     assert b.allow()
 
