@@ -118,9 +118,8 @@ async def test_purge_older_than_keeps_newer_answers(store: AnswerStore) -> None:
 
 
 async def test_purge_in_small_chunks_removes_every_row(cfg: StoreConfig) -> None:
-    store = await SqliteStore.open(
-        db_path(cfg), clock=Clock(), retention_interval_s=None, purge_chunk=7
-    )
+    store = SqliteStore(db_path(cfg), clock=Clock(), retention_interval_s=None, purge_chunk=7)
+    await store.start()
     for i in range(50):
         store.put(answer(f"486010{i:05d}", checked_at=T0 - 100 + i))
     assert await store.purge(T0 - 60) == 40  # checked_at T0-100 .. T0-61
@@ -279,9 +278,8 @@ async def test_a_bad_row_costs_only_itself(store: AnswerStore) -> None:
 async def test_a_database_locked_too_long_fails_the_batch_not_the_caller(
     cfg: StoreConfig,
 ) -> None:
-    store = await SqliteStore.open(
-        db_path(cfg), clock=Clock(), retention_interval_s=None, busy_timeout_s=0.05
-    )
+    store = SqliteStore(db_path(cfg), clock=Clock(), retention_interval_s=None, busy_timeout_s=0.05)
+    await store.start()
     a = answer()
     with write_lock(db_path(cfg)), capture_logs() as logs:
         store.put(a)

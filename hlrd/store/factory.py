@@ -23,7 +23,7 @@ async def _sqlite(
     sleep: Sleep,
     key_check: bytes | None,
 ) -> AnswerStore:
-    return await SqliteStore.open(
+    store = SqliteStore(
         Path(cfg.data_dir) / FILE_NAME,
         write_batch=cfg.write_batch,
         write_queue=cfg.write_queue,
@@ -33,6 +33,8 @@ async def _sqlite(
         sleep=sleep,
         key_check=key_check,
     )
+    await store.start()
+    return store
 
 
 BACKENDS: dict[str, Opener] = {"sqlite": _sqlite}

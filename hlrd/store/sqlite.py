@@ -112,7 +112,14 @@ class _Control:
 
 
 class SqliteStore:
-    """An AnswerStore in <data_dir>/hlrd.sqlite3. Create it with `await SqliteStore.open`."""
+    """An AnswerStore in <data_dir>/hlrd.sqlite3: construct it, then `await start()`,
+    which opens (creates, migrates) the file on the writer thread or raises StoreError.
+
+    `retention_interval_s`: how often rows older than `retention_s` are purged (None:
+    never, e.g. for a CLI that opens the store for one command). `key_check`: the hash
+    key's fingerprint (NumberKeyer.check); a file written under another key is
+    refused. None: not checked (a test of the store alone).
+    """
 
     def __init__(
         self,
@@ -127,6 +134,7 @@ class SqliteStore:
         purge_chunk: int = 5_000,
         readers: int = 2,
         busy_timeout_s: float = 5.0,
+        key_check: bytes | None = None,
     ) -> None:
         self.path = path
         self._batch = write_batch
@@ -139,7 +147,7 @@ class SqliteStore:
         self._busy_timeout_s = busy_timeout_s
         self._ops: deque[StoredAnswer | _Control] = deque()
         self._wake = threading.Event()
-        self._key_check: bytes | None = None
+        self._key_check = key_check
         # Set with a control (flush, delete, purge, stop) or a full batch: the writer
         # stops lingering for more answers and writes now.
         self._urgent = threading.Event()
@@ -157,44 +165,6 @@ class SqliteStore:
         self._retention: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-
-    @classmethod
-    async def open(
-        cls,
-        path: Path,
-        *,
-        write_batch: int = 500,
-        write_queue: int = 100_000,
-        retention_s: float = 30 * 86400.0,
-        retention_interval_s: float | None = 3600.0,
-        clock: Clock,
-        sleep: Sleep = asyncio.sleep,
-        purge_chunk: int = 5_000,
-        readers: int = 2,
-        busy_timeout_s: float = 5.0,
-        key_check: bytes | None = None,
-    ) -> SqliteStore:
-        """Open (create, migrate) the file on the writer thread; raises StoreError.
-
-        `retention_interval_s`: how often rows older than `retention_s` are purged
-        (None: never, e.g. for a CLI that opens the store for one command).
-        `key_check`: the hash key's fingerprint (NumberKeyer.check); a file written
-        under another key is refused. None: not checked (a test of the store alone)."""
-        store = cls(
-            path,
-            write_batch=write_batch,
-            write_queue=write_queue,
-            retention_s=retention_s,
-            retention_interval_s=retention_interval_s,
-            clock=clock,
-            sleep=sleep,
-            purge_chunk=purge_chunk,
-            readers=readers,
-            busy_timeout_s=busy_timeout_s,
-        )
-        store._key_check = key_check
-        await store._start()
-        return store
 
     # -- the AnswerStore interface ----------------------------------------------------
 
@@ -279,7 +249,7 @@ class SqliteStore:
 
     # -- start-up -----------------------------------------------------------------------
 
-    async def _start(self) -> None:
+    async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
         ready: asyncio.Future[int] = loop.create_future()
         self._thread = threading.Thread(
@@ -537,7 +507,7 @@ class SqliteStore:
 
     def _loop_(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
-            raise StoreError("the store was not opened (use `await SqliteStore.open(...)`)")
+            raise StoreError("the store was not opened (`await store.start()` first)")
         return self._loop
 
     def _settle(
