@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import logging
 from collections.abc import AsyncIterator
@@ -11,12 +13,14 @@ from typing import Any
 import pytest
 import structlog
 
-from hlrd.config import parse_config
+from hlrd.config import HTTP_PROVIDER_TYPES, HttpProviderConfig, parse_config
 from hlrd.daemon import Daemon
 from hlrd.domain.result import LookupResult, Outcome, Reachability, RoamingStatus
 from hlrd.logging_setup import configure_logging, flush_logs
 from hlrd.upstream.base import ProviderError
+from hlrd.upstream.factory import VENDORS
 from hlrd.upstream.http.hlr_lookups import HlrLookups, auth_headers, signature
+from hlrd.upstream.http.provider import HttpProvider
 from simulator.controller import Simulator
 from simulator.scenario import Scenario
 from simulator.vendors.hlr_lookups import DEMO_KEY, DEMO_SECRET
@@ -222,3 +226,30 @@ async def test_a_failing_vendor_is_skipped_by_its_breaker_and_no_lookup_is_lost(
     assert 'hlrd_upstream_circuit_state{provider="hlrl"} 2.0' in metrics
     assert 'hlrd_upstream_circuit_opened_total{provider="hlrl"} 1.0' in metrics
     assert 'hlrd_upstream_circuit_state{provider="sim"} 0.0' in metrics
+
+
+async def test_lookups_beyond_the_queue_bound_are_refused_at_once(vendor: Simulator) -> None:
+    """A vendor that stops answering must not gather every caller: past max_queue a
+    lookup is refused as throttled (the service then tries the next provider)."""
+    vendor.hlr_lookups.faults.append("hang")
+    cfg = parse_config({"upstream": {"providers": [_provider(vendor)]}}).providers[0]
+    assert isinstance(cfg, HttpProviderConfig)
+    provider = HttpProvider(cfg, VENDORS[cfg.type](cfg), max_queue=1)
+    await provider.start()
+    try:
+        first = asyncio.create_task(provider.lookup(AT_HOME, "l1"))
+        await asyncio.sleep(0)  # one loop turn: the first lookup is counted, then waits
+        assert provider.waiting == 1
+        with pytest.raises(ProviderError) as err:
+            await provider.lookup(EGYPT, "l2")
+        assert (err.value.outcome, str(err.value)) == ("throttled", "provider queue full")
+        first.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await first
+        assert provider.waiting == 0
+    finally:
+        await provider.stop()
+
+
+def test_every_http_type_the_config_accepts_has_an_adapter() -> None:
+    assert set(HTTP_PROVIDER_TYPES) == set(VENDORS)

@@ -22,7 +22,7 @@ def build_providers(config: Config, metrics: Metrics) -> list[AnyProvider]:
     built: list[AnyProvider] = []
     for p in config.providers:
         if isinstance(p, HttpProviderConfig):
-            built.append(HttpProvider(p, VENDORS[p.type](p)))
+            built.append(HttpProvider(p, VENDORS[p.type](p), config.lookup.max_queue))
         else:
             built.append(
                 SmppProvider(

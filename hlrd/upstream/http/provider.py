@@ -41,8 +41,13 @@ class Vendor(Protocol):
 class HttpProvider:
     transport = "http"
 
-    def __init__(self, cfg: HttpProviderConfig, vendor: Vendor) -> None:
+    def __init__(self, cfg: HttpProviderConfig, vendor: Vendor, max_queue: int = 10_000) -> None:
         self.cfg = cfg
+        # Lookups waiting for a rate slot or an answer, at most: beyond it a lookup is
+        # refused at once ("throttled", as the SMPP provider's full queue), so a slow
+        # vendor cannot gather every caller's coroutine and number.
+        self.max_queue = max_queue
+        self.waiting = 0
         self.name = cfg.name
         self.price = cfg.price
         self.currency = cfg.currency
@@ -84,10 +89,15 @@ class HttpProvider:
         await self.client.stop()
 
     async def lookup(self, msisdn: str, lookup_id: str) -> HlrAnswer:
+        if self.waiting >= self.max_queue:
+            raise ProviderError("provider queue full", "throttled")
         req = self.vendor.request(msisdn, lookup_id)
         deadline = asyncio.get_running_loop().time() + self.max_lookup_s
+        self.waiting += 1
         try:
             answer = await self.client.call(req.method, req.path, req.body, req.headers, deadline)
         except HttpCallFailed as exc:
             raise ProviderError(f"{self.name}: {exc}", exc.outcome) from None
+        finally:
+            self.waiting -= 1
         return self.vendor.read(answer.status, answer.body, msisdn)
