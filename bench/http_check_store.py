@@ -58,21 +58,18 @@ def measure(runs: int) -> dict[str, list[float]]:
     ]
     if os.environ.get(BASELINE_ENV):
         daemons.append(("tree before the cache", True, Path(os.environ[BASELINE_ENV])))
-    this_tree = procs.DAEMON_SRC
     for r in range(runs):
         per: dict[str, float] = {}
         for name, cache, src in daemons:
-            procs.DAEMON_SRC = src
             with simulator(0) as (sim_port, _):
                 config = write_config(sim_port, 256, cache=cache)
-                with daemon(config) as (http_port, _, pid):
+                with daemon(config, src) as (http_port, _, pid):
                     # Both daemons get the same numbers (fresh for this run).
                     cpu, done = _answer(http_port, pid, first_run=1000 + r * 100)
                     per[name] = cpu / done * 1e6
                     add(f"daemon cpu us/lookup {name}", per[name])
                     add(f"lookups answered {name}", done)
                     add(f"daemon RSS MiB after, {name}", rss_mb(pid))
-        procs.DAEMON_SRC = this_tree
         add("with store / without (target <= 1.10)", per["with store"] / per["without"])
         if "tree before the cache" in per:
             add(

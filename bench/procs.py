@@ -160,10 +160,11 @@ def data_env(config: Path) -> dict[str, str]:
 
 
 @contextmanager
-def daemon(config: Path) -> Iterator[tuple[int, int, int]]:
-    """(http port, smpp server port or 0, pid) of `hlrd run`, once it is bound upstream."""
+def daemon(config: Path, src: Path | None = None) -> Iterator[tuple[int, int, int]]:
+    """(http port, smpp server port or 0, pid) of `hlrd run`, once it is bound upstream;
+    from the source tree `src` (default: DAEMON_SRC, i.e. --daemon-src)."""
     args = [sys.executable, "-m", "hlrd", "run", "--config", str(config)]
-    cwd, env = daemon_env(DAEMON_SRC)
+    cwd, env = daemon_env(src or DAEMON_SRC)
     env = {**env, **data_env(config)}
     with process(args, "hlrd.ready", env, cwd) as (proc, event):
         smpp = event.get("smpp") or 0
