@@ -79,6 +79,18 @@ class HttpProviderConfig:
     max_attempts: int = 3  # in all, for 429, 5xx and lost connections only
     price: float = 0.0
     currency: str = "EUR"
+    # OAuth2 client credentials (CAMARA): the token endpoint (absolute URL; empty: the
+    # adapter's default below base_url) and the scope asked for; api_key/api_secret
+    # are the client id and secret.
+    token_url: str = ""
+    scope: str = ""
+    # A private key in PEM (Vonage signs its JWTs with the application's key);
+    # api_key is then the application id.
+    private_key: str = ""
+    # Batching vendors (Infobip): numbers per request, and how long a batch waits to
+    # fill (the first lookup of a batch waits at most this).
+    batch_size: int = 1000
+    batch_wait_s: float = 0.005
 
 
 ProviderConfig = SmppProviderConfig | HttpProviderConfig
@@ -397,22 +409,50 @@ def _provider(raw: Any, i: int, env: Mapping[str, str]) -> ProviderConfig:
     return cfg
 
 
-def _http_provider(t: _Table, name: str, kind: str, env: Mapping[str, str]) -> HttpProviderConfig:
-    base_url = t.get_str("base_url", "")
-    parsed = urllib.parse.urlsplit(base_url)
+def _url(t: _Table, name: str, default: str, example: str) -> str:
+    """An http(s) URL without credentials, query or fragment (they would be logged
+    with it); `default` when absent (an empty default: optional)."""
+    url = t.get_str(name, default, max_len=2000)
+    if not url:
+        return url
+    parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ConfigError(
-            f"{t.key('base_url')}: the vendor's API root, e.g. https://www.hlr-lookups.com/api/v2"
-        )
+        what = "the vendor's API root" if name == "base_url" else "an http(s) URL"
+        raise ConfigError(f"{t.key(name)}: {what}, e.g. {example}")
     if parsed.username or parsed.password or parsed.query or parsed.fragment:
         raise ConfigError(
-            f"{t.key('base_url')}: no credentials, query or fragment in the URL "
+            f"{t.key(name)}: no credentials, query or fragment in the URL "
             "(credentials go in api_key / api_secret, or their _env forms)"
+        )
+    return url.rstrip("/")
+
+
+def _private_key(t: _Table, env: Mapping[str, str]) -> str:
+    """`private_key` / `private_key_env` (PEM text) or `private_key_file` (a path)."""
+    path = t.get_str("private_key_file", "", max_len=4096)
+    key = t.get_secret("private_key", env, max_len=16_384)
+    if path and key:
+        raise ConfigError(f"{t.key('private_key_file')}: give private_key or its file, not both")
+    if path:
+        try:
+            key = Path(path).read_text(encoding="ascii")[:16_385]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{t.key('private_key_file')}: cannot read it ({exc})") from None
+    if key and "-----BEGIN" not in key:
+        raise ConfigError(f"{t.key('private_key')}: a PEM private key (-----BEGIN ...)")
+    return key
+
+
+def _http_provider(t: _Table, name: str, kind: str, env: Mapping[str, str]) -> HttpProviderConfig:
+    base_url = _url(t, "base_url", "", "https://www.hlr-lookups.com/api/v2")
+    if not base_url:
+        raise ConfigError(
+            f"{t.key('base_url')}: the vendor's API root, e.g. https://www.hlr-lookups.com/api/v2"
         )
     cfg = HttpProviderConfig(
         name=name,
         type=kind,
-        base_url=base_url.rstrip("/"),
+        base_url=base_url,
         api_key=t.get_secret("api_key", env, max_len=512),
         api_secret=t.get_secret("api_secret", env, max_len=512),
         tps=t.get_int("tps", 50, 1, 100_000),
@@ -422,6 +462,11 @@ def _http_provider(t: _Table, name: str, kind: str, env: Mapping[str, str]) -> H
         max_attempts=t.get_int("max_attempts", 3, 1, 10),
         price=t.get_float("price", 0.0, 0.0, 1000.0),
         currency=_currency(t),
+        token_url=_url(t, "token_url", "", "https://api.example-operator.com/oauth2/token"),
+        scope=t.get_str("scope", "", max_len=1000),
+        private_key=_private_key(t, env),
+        batch_size=t.get_int("batch_size", 1000, 1, 1000),
+        batch_wait_s=t.get_float("batch_wait_s", 0.005, 0.0, 1.0),
     )
     if not cfg.api_key:
         raise ConfigError(f"{t.key('api_key')}: the vendor's API key (or api_key_env)")

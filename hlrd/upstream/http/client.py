@@ -102,13 +102,13 @@ class ProviderClient:
         headers: Callable[[], dict[str, str]],
         deadline: float,
     ) -> HttpAnswer:
-        """`path` below base_url; `deadline` in loop time: no attempt starts, and no
-        backoff is slept, past it."""
+        """`path` below base_url (or an absolute URL); `deadline` in loop time: no
+        attempt starts, and no backoff is slept, past it."""
         session = self._session
         if session is None:
             raise HttpCallFailed("the provider's client is not started", "failed", None, 0)
         loop = asyncio.get_running_loop()
-        url = self.base_url + path
+        url = path if path.startswith(("https://", "http://")) else self.base_url + path
         attempt = 0
         status: int | None = None
         outcome = "failed"

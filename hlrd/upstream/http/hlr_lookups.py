@@ -24,7 +24,7 @@ from typing import Any
 from ...domain.map_errors import MapError
 from ...domain.result import HlrAnswer
 from ..base import ProviderError
-from .provider import Request
+from .provider import OneRequestVendor, Request
 
 PATH = "/hlr-lookup"  # below base_url, which ends in /api/v2; also what is signed
 
@@ -44,7 +44,7 @@ def auth_headers(
     }
 
 
-class HlrLookups:
+class HlrLookups(OneRequestVendor):
     """The vendor half of the adapter: the signed request and what its answer means.
 
     connectivity_status CONNECTED -> reachable; ABSENT -> MAP absent subscriber;

@@ -1,41 +1,68 @@
 """A provider reached over HTTP: the vendor-neutral half of every HTTP adapter.
 
-The vendor's module says how a lookup is asked (method, path, body, headers: a
-`Request`) and what its answer means (`read` -> HlrAnswer, or ProviderError with the
-lookup's outcome); this class does the rest the same way for all of them: the
-client's pool, rate, retries and deadline, and the Provider interface the lookup
-service and the router use.
+The vendor's module says how a lookup is asked and what the answers mean
+(`Vendor.look_up`, given an `exchange` that sends one `Request`); this class does
+the rest the same way for all of them: the client's pool, rate, retries and the
+lookup's deadline, and the Provider interface the lookup service and the router
+use. Most vendors ask one request per lookup (`OneRequestVendor`); CAMARA asks two
+in parallel and a token now and then, Infobip gathers many lookups into one.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from ...config import HttpProviderConfig
 from ...domain.result import HlrAnswer
 from ..base import ProviderError
-from .client import HttpCallFailed, ProviderClient
+from .client import HttpAnswer, HttpCallFailed, ProviderClient
 from .retry import RetryPolicy
 
 
 @dataclass(frozen=True, slots=True)
 class Request:
     method: str
-    path: str  # below the provider's base_url
+    path: str  # below the provider's base_url, or an absolute http(s) URL (a token endpoint)
     body: bytes | None
     headers: Callable[[], dict[str, str]]  # called per attempt (a signature is per time)
 
 
+# Sends one request within the lookup's deadline, retried by the policy; the final
+# answer whatever its status, or ProviderError with the outcome when none came.
+Exchange = Callable[[Request], Awaitable[HttpAnswer]]
+
+
 class Vendor(Protocol):
-    def request(self, msisdn: str, lookup_id: str) -> Request: ...
+    async def look_up(self, exchange: Exchange, msisdn: str, lookup_id: str) -> HlrAnswer:
+        """The answer, or ProviderError (outcome "failed", "throttled", "timeout") for
+        none: the vendor's error shapes, malformed or partial bodies, never another
+        exception."""
+        ...
+
+    async def close(self) -> None:
+        """Ends what the vendor keeps between lookups (a batch timer, a token)."""
+        ...
+
+
+class OneRequestVendor:
+    """A vendor asked one request per lookup: `request` says what, `read` what the
+    answer means (HlrAnswer, or ProviderError for an answer that is not one)."""
+
+    def request(self, msisdn: str, lookup_id: str) -> Request:
+        raise NotImplementedError
 
     def read(self, status: int, body: bytes, msisdn: str) -> HlrAnswer:
-        """The answer, or ProviderError (outcome "failed" or "throttled") for an answer
-        that is not one: the vendor's error shapes, malformed or partial bodies."""
-        ...
+        raise NotImplementedError
+
+    async def look_up(self, exchange: Exchange, msisdn: str, lookup_id: str) -> HlrAnswer:
+        answer = await exchange(self.request(msisdn, lookup_id))
+        return self.read(answer.status, answer.body, msisdn)
+
+    async def close(self) -> None:
+        return None
 
 
 class HttpProvider:
@@ -86,18 +113,24 @@ class HttpProvider:
 
     async def stop(self) -> None:
         self._started.clear()
+        await self.vendor.close()
         await self.client.stop()
 
     async def lookup(self, msisdn: str, lookup_id: str) -> HlrAnswer:
         if self.waiting >= self.max_queue:
             raise ProviderError("provider queue full", "throttled")
-        req = self.vendor.request(msisdn, lookup_id)
         deadline = asyncio.get_running_loop().time() + self.max_lookup_s
+        client = self.client
+        name = self.name
+
+        async def exchange(req: Request) -> HttpAnswer:
+            try:
+                return await client.call(req.method, req.path, req.body, req.headers, deadline)
+            except HttpCallFailed as exc:
+                raise ProviderError(f"{name}: {exc}", exc.outcome) from None
+
         self.waiting += 1
         try:
-            answer = await self.client.call(req.method, req.path, req.body, req.headers, deadline)
-        except HttpCallFailed as exc:
-            raise ProviderError(f"{self.name}: {exc}", exc.outcome) from None
+            return await self.vendor.look_up(exchange, msisdn, lookup_id)
         finally:
             self.waiting -= 1
-        return self.vendor.read(answer.status, answer.body, msisdn)
