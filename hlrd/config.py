@@ -19,6 +19,7 @@ from typing import Any
 
 import phonenumbers
 
+from .domain.countries import BY_ISO
 from .domain.decision import Policy
 from .domain.result import Zone
 
@@ -243,6 +244,17 @@ class BreakerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Route:
+    """`[[upstream.routes]]`: numbers of these countries or E.164 prefixes go to these
+    providers, in this order (the next one when one fails or its circuit is open)."""
+
+    name: str
+    providers: tuple[str, ...]
+    countries: tuple[str, ...] = ()  # ISO 3166 alpha-2 of the number's numbering plan
+    prefixes: tuple[str, ...] = ()  # E.164 digits; the longest match beats a country
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     providers: tuple[ProviderConfig, ...]
     http: HttpConfig = field(default_factory=HttpConfig)
@@ -255,6 +267,8 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    # A number no route claims goes to every provider in configured order.
+    routes: tuple[Route, ...] = ()
 
 
 # -- validation helpers --------------------------------------------------------------
@@ -575,6 +589,7 @@ def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> 
     upstream = _Table(top.get("upstream", {}), "upstream")
     raw_providers = upstream.get("providers", [])
     breaker = _breaker(_Table(upstream.get("breaker", {}), "upstream.breaker"))
+    raw_routes = upstream.get("routes", [])
     upstream.done()
     if not isinstance(raw_providers, list) or not raw_providers:
         raise ConfigError("upstream.providers: at least one provider ([[upstream.providers]])")
@@ -582,6 +597,7 @@ def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> 
     names = [p.name for p in providers]
     if len(set(names)) != len(names):
         raise ConfigError("upstream.providers: names must be unique")
+    routes = _routes(raw_routes, set(names))
 
     h = _Table(top.get("http", {}), "http")
     tokens = h.get_strs("auth_tokens")
@@ -647,7 +663,47 @@ def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> 
         store,
         cache,
         breaker,
+        routes,
     )
+
+
+def _routes(raw: Any, providers: set[str]) -> tuple[Route, ...]:
+    """Each country and each prefix in one route only: which list a number takes must
+    not depend on the order routes happen to be written in."""
+    if not isinstance(raw, list):
+        raise ConfigError("upstream.routes: must be an array of tables ([[upstream.routes]])")
+    routes: list[Route] = []
+    claimed: dict[str, str] = {}
+    for i, item in enumerate(raw):
+        t = _Table(item, f"upstream.routes[{i}]")
+        name = t.get_str("name", f"route{i}", max_len=40)
+        listed = t.get_strs("providers")
+        if not listed:
+            raise ConfigError(f"{t.key('providers')}: at least one provider, in order")
+        for p in listed:
+            if p not in providers:
+                raise ConfigError(f"{t.key('providers')}: no provider named {p!r}")
+        if len(set(listed)) != len(listed):
+            raise ConfigError(f"{t.key('providers')}: a provider listed twice")
+        countries = tuple(c.upper() for c in t.get_strs("countries"))
+        for c in countries:
+            if c not in BY_ISO:
+                raise ConfigError(f"{t.key('countries')}: {c!r} is not an ISO 3166 alpha-2 code")
+        prefixes = tuple(p.removeprefix("+") for p in t.get_strs("prefixes"))
+        for p in prefixes:
+            if not (p.isascii() and p.isdigit() and 1 <= len(p) <= 15):
+                raise ConfigError(f"{t.key('prefixes')}: {p!r} is not an E.164 prefix (digits)")
+        if not countries and not prefixes:
+            raise ConfigError(f"{t.key('countries')}: a route needs countries or prefixes")
+        for what in (*countries, *prefixes):
+            if what in claimed:
+                raise ConfigError(f"upstream.routes[{i}]: {what!r} is already in {claimed[what]}")
+            claimed[what] = f"upstream.routes[{i}]"
+        t.done()
+        routes.append(Route(name, listed, countries, prefixes))
+    if len({r.name for r in routes}) != len(routes):
+        raise ConfigError("upstream.routes: names must be unique")
+    return tuple(routes)
 
 
 def _breaker(t: _Table) -> BreakerConfig:

@@ -27,6 +27,7 @@ from .logging_setup import log_info
 from .metrics import Metrics
 from .upstream.base import NOT_BOUND, Provider, ProviderError
 from .upstream.breaker import CircuitBreaker
+from .upstream.router import Router
 
 log = structlog.get_logger("hlrd.service")
 
@@ -100,6 +101,10 @@ def _too_old(result: LookupResult, max_age: float | None) -> bool:
     return max_age is not None and result.cache.hit and result.cache.age_s > max_age
 
 
+def _unready(p: Provider) -> bool:
+    return not p.ready
+
+
 def _state_of(breaker: CircuitBreaker) -> Callable[[], float]:
     return lambda: float(breaker.state)
 
@@ -133,6 +138,7 @@ class LookupService:
     ) -> None:
         self.config = config
         self.providers = list(providers)
+        self.router = Router(self.providers, config.routes)
         self.metrics = metrics
         self.cache = cache
         self.breakers: dict[str, CircuitBreaker] = {}
@@ -347,7 +353,7 @@ class LookupService:
         last: LookupResult | None = None
         unbound = 0  # providers that failed for want of a bind
         deadline = started + self.config.lookup.timeout_s
-        ordered = self._ordered()
+        ordered = self._ordered(msisdn)
         for i, provider in enumerate(ordered):
             breaker = self.breakers.get(provider.name)
             if breaker is not None and not breaker.allow():
@@ -440,7 +446,7 @@ class LookupService:
                 outcome=Outcome.FAILED,
                 error="no upstream provider configured",
             )
-        elif unbound == len(self.providers):
+        elif unbound == len(ordered):
             last = replace(last, provider="none", error="no upstream provider is bound")
         elif self.cache is not None and last.outcome not in _ANSWERED:
             self.cache.remember(last)  # briefly: a dead number must not hammer providers
@@ -487,9 +493,10 @@ class LookupService:
         else:
             breaker.success()
 
-    def _ordered(self) -> list[Provider]:
-        """Bound providers first, in configured order: failover to the next one."""
-        return sorted(self.providers, key=lambda p: not p.ready)
+    def _ordered(self, msisdn: Msisdn) -> list[Provider]:
+        """The number's route, bound providers first, in the route's order: failover
+        to the next one."""
+        return sorted(self.router.route(msisdn.e164, msisdn.region)[1], key=_unready)
 
     def decide(self, result: LookupResult) -> Decision:
         """The policy's decision, counted. Remembered by the fields it reads: a dialer

@@ -89,3 +89,17 @@ def test_successes_keep_it_closed() -> None:
     b.failure()
     b.failure()
     assert state(b) is State.CLOSED
+
+
+def test_lookups_already_sent_when_it_opened_neither_reopen_nor_close_it() -> None:
+    clock = Clock()
+    b = _breaker(clock)
+    for _ in range(3):
+        b.failure()
+    clock.now += 20
+    for _ in range(10):  # sixteen were in flight; they end failed, one succeeded
+        b.failure()
+    b.success()
+    assert (state(b), b.opened) == (State.OPEN, 1)
+    clock.now += 10  # the first cool-down, not restarted by the late verdicts
+    assert b.allow() and state(b) is State.HALF_OPEN

@@ -5,7 +5,8 @@ before failover reaches the next one. The breaker opens after `failures` failed
 lookups in a row, or when at least `error_ratio` of the last `window` lookups failed
 (once `min_calls` have been seen); while open the provider is skipped. After
 `cooldown_s` one lookup is let through as a probe (half-open): its success closes
-the circuit, its failure opens it again for another cool-down. Only a failed lookup
+the circuit, its failure opens it again for another cool-down. Lookups that were
+already on their way when it opened say nothing once they end. Only a failed lookup
 counts against the provider: throttling is not (it is alive and said so), nor a
 timeout (one number's HLR may never answer), and an answer about the number is a
 success.
@@ -61,6 +62,8 @@ class CircuitBreaker:
         return True
 
     def success(self) -> None:
+        if self.state is State.OPEN:
+            return  # a lookup sent before it opened: only the probe may close it
         self._probing = False
         if self.state is not State.CLOSED:
             self.state = State.CLOSED
@@ -69,6 +72,10 @@ class CircuitBreaker:
         self._recent.append(False)
 
     def failure(self) -> None:
+        if self.state is State.OPEN:
+            # Lookups sent before it opened end now: open already, and the cool-down
+            # must not start over for each (or the provider is never probed).
+            return
         self._probing = False
         if self.state is State.HALF_OPEN:
             self._open()
