@@ -61,7 +61,7 @@ class SmppProviderConfig:
 
 
 # HTTP vendor adapters (hlrd/upstream/http/<type>.py) and where each answers.
-HTTP_PROVIDER_TYPES = ("hlr_lookups",)
+HTTP_PROVIDER_TYPES = ("hlr_lookups", "infobip", "tyntec", "camara", "vonage")
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,6 +484,11 @@ def _http_provider(t: _Table, name: str, kind: str, env: Mapping[str, str]) -> H
     )
     if not cfg.api_key:
         raise ConfigError(f"{t.key('api_key')}: the vendor's API key (or api_key_env)")
+    if kind == "vonage" and not cfg.private_key:
+        raise ConfigError(
+            f"{t.key('private_key')}: Vonage signs with the application's private key "
+            "(private_key, private_key_env or private_key_file; api_key is the application id)"
+        )
     t.done()
     return cfg
 

@@ -16,7 +16,11 @@ from hlrd.smpp.transport import LinkConfig, serve
 from .http_api import make_app
 from .scenario import Scenario
 from .smsc import Smsc, Stats
+from .vendors.camara import CamaraImitation
 from .vendors.hlr_lookups import HlrLookupsImitation
+from .vendors.infobip import InfobipImitation
+from .vendors.tyntec import TyntecImitation
+from .vendors.vonage import VonageImitation
 
 
 class Simulator:
@@ -40,6 +44,11 @@ class Simulator:
         self.http_port: int | None = None
         # Vendor imitations on the HTTP port (credentials: each module's DEMO_*).
         self.hlr_lookups = HlrLookupsImitation(scenario)
+        self.infobip = InfobipImitation(scenario)
+        self.tyntec = TyntecImitation(scenario)
+        self.camara = CamaraImitation(scenario)
+        self.vonage = VonageImitation(scenario)
+        self.vendors = (self.hlr_lookups, self.infobip, self.tyntec, self.camara, self.vonage)
 
     @property
     def stats(self) -> Stats:
@@ -51,7 +60,7 @@ class Simulator:
         self._server = await serve(self.smsc.handler, self.host, self._smpp_port, self.link)
         self.smpp_port = self._server.sockets[0].getsockname()[1]
         if self._http_port is not None:
-            app = make_app(self.scenario, [self.hlr_lookups.add_routes])
+            app = make_app(self.scenario, [v.add_routes for v in self.vendors])
             self._http = web.AppRunner(app, access_log=None)
             await self._http.setup()
             site = web.TCPSite(self._http, self.host, self._http_port)
@@ -66,7 +75,8 @@ class Simulator:
         if self._server is not None:
             await self._server.wait_closed()
         if self._http is not None:
-            self.hlr_lookups.release()
+            for v in self.vendors:
+                v.release()
             await self._http.cleanup()
 
     async def __aenter__(self) -> Simulator:

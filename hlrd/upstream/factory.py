@@ -6,13 +6,21 @@ from collections.abc import Callable
 
 from ..config import Config, HttpProviderConfig
 from ..metrics import Metrics
+from .http.camara import Camara
 from .http.hlr_lookups import HlrLookups
+from .http.infobip import Infobip
 from .http.provider import HttpProvider, Vendor
+from .http.tyntec import Tyntec
+from .http.vonage import Vonage
 from .smpp_provider import SmppProvider
 
 # An HTTP provider's `type` -> its vendor adapter (config.HTTP_PROVIDER_TYPES).
 VENDORS: dict[str, Callable[[HttpProviderConfig], Vendor]] = {
     "hlr_lookups": lambda cfg: HlrLookups(cfg.api_key, cfg.api_secret),
+    "infobip": lambda cfg: Infobip(cfg.api_key, cfg.batch_size, cfg.batch_wait_s),
+    "tyntec": lambda cfg: Tyntec(cfg.api_key),
+    "camara": lambda cfg: Camara(cfg),
+    "vonage": lambda cfg: Vonage(cfg.api_key, cfg.private_key),
 }
 
 AnyProvider = SmppProvider | HttpProvider
