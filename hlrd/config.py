@@ -22,6 +22,7 @@ import phonenumbers
 from .domain.countries import BY_ISO
 from .domain.decision import Policy
 from .domain.result import Zone
+from .upstream.receipt_mapping import PRESETS, ReceiptMapping, parse_mapping
 
 
 class ConfigError(ValueError):
@@ -55,6 +56,10 @@ class SmppProviderConfig:
     # A receipt that arrives before its submit_sm_resp waits this long for it, and
     # never longer than the link it came on: a provider that restarts reuses ids.
     early_receipt_ttl_s: float = 2.0
+    # How its receipts carry the HLR's answer: "hlrd" (the simulator's), a gateway's
+    # preset ("restcomm_sri") or "custom" with receipt_mapping (upstream/receipt_mapping.py).
+    receipt_dialect: str = "hlrd"
+    receipt_mapping: ReceiptMapping | None = None
     price: float = 0.0  # what the provider charges per answered lookup, for cost metrics
     currency: str = "EUR"
     type: str = "smpp"
@@ -414,6 +419,8 @@ def _provider(raw: Any, i: int, env: Mapping[str, str]) -> ProviderConfig:
             "message_id_match", "auto", choices=("auto", "exact", "hex_decimal")
         ),
         early_receipt_ttl_s=t.get_float("early_receipt_ttl_s", 2.0, 0.01, 600),
+        receipt_dialect=t.get_str("receipt_dialect", "hlrd", choices=(*PRESETS, "custom")),
+        receipt_mapping=_receipt_mapping(t),
         price=t.get_float("price", 0.0, 0.0, 1000.0),
         currency=_currency(t),
     )
@@ -455,6 +462,25 @@ def _private_key(t: _Table, env: Mapping[str, str]) -> str:
     if key and "-----BEGIN" not in key:
         raise ConfigError(f"{t.key('private_key')}: a PEM private key (-----BEGIN ...)")
     return key
+
+
+def _receipt_mapping(t: _Table) -> ReceiptMapping | None:
+    """`receipt_mapping` with `receipt_dialect = "custom"`, and only then."""
+    raw = t.get("receipt_mapping", None)
+    custom = t.data.get("receipt_dialect") == "custom"
+    if raw is None:
+        if custom:
+            raise ConfigError(
+                f"{t.key('receipt_mapping')}: receipt_dialect custom needs a mapping "
+                "(where each field is in the receipts: see README, SMPP receipt dialects)"
+            )
+        return None
+    if not custom:
+        raise ConfigError(f'{t.key("receipt_mapping")}: only with receipt_dialect = "custom"')
+    try:
+        return parse_mapping(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{t.key('receipt_mapping')}.{str(exc).lstrip('.')}") from None
 
 
 def _http_provider(t: _Table, name: str, kind: str, env: Mapping[str, str]) -> HttpProviderConfig:

@@ -85,6 +85,9 @@ class SmppSettings:
     drop_after_pdus: int = 0  # 0 = never
     receipt_id_format: str = "hex"  # how receipts write the id: "hex" (as submitted) or "decimal"
     window: int = 64  # receipts (deliver_sm) it keeps unacknowledged per link
+    # How receipts carry the answer: "hlrd" (vendor TLVs and text keys) or
+    # "restcomm_sri" (RestComm's dropaftersri receipts: err 226, imsi, nnn_digits)
+    receipt_dialect: str = "hlrd"
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +323,15 @@ def parse_scenario(data: dict[str, Any], name: str = "scenario") -> Scenario:
     smpp_raw = data.get("smpp", {})
     if not isinstance(smpp_raw, dict):
         raise ScenarioError("smpp: must be a table")
-    allowed = {"system_id", "password", "tps", "drop_after_pdus", "receipt_id_format", "window"}
+    allowed = {
+        "system_id",
+        "password",
+        "tps",
+        "drop_after_pdus",
+        "receipt_id_format",
+        "window",
+        "receipt_dialect",
+    }
     unknown = set(smpp_raw) - allowed
     if unknown:
         raise ScenarioError(f"smpp.{sorted(unknown)[0]}: unknown key")
@@ -331,6 +342,8 @@ def parse_scenario(data: dict[str, Any], name: str = "scenario") -> Scenario:
         raise ScenarioError("smpp.tps: must be an integer >= 0")
     if smpp.receipt_id_format not in ("hex", "decimal"):
         raise ScenarioError("smpp.receipt_id_format: must be hex or decimal")
+    if smpp.receipt_dialect not in ("hlrd", "restcomm_sri"):
+        raise ScenarioError("smpp.receipt_dialect: must be hlrd or restcomm_sri")
     if not isinstance(smpp.window, int) or not 1 <= smpp.window <= 100_000:
         raise ScenarioError("smpp.window: must be an integer 1..100000")
     defaults = data.get("defaults", {})

@@ -35,6 +35,7 @@ from hlrd.smpp.pdu import (
 from hlrd.smpp.receipts import STAT_TO_STATE, Receipt, receipt_pdu
 from hlrd.smpp.transport import Handler, SmppConnection
 
+from .restcomm import restcomm_sri_receipt
 from .scenario import Answer, Scenario, msisdn_of
 
 log = structlog.get_logger("simulator.smsc")
@@ -109,6 +110,9 @@ class Smsc:
     # -- receipts --------------------------------------------------------------------
 
     def build_receipt(self, submit: SubmitSm, message_id: str, answer: Answer) -> DeliverSm:
+        if self.scenario.smpp.receipt_dialect == "restcomm_sri":
+            self._remember(message_id, answer)
+            return restcomm_sri_receipt(submit, message_id, answer)
         rid = message_id
         if self.scenario.smpp.receipt_id_format == "decimal":
             rid = str(int(message_id, 16))
@@ -154,6 +158,8 @@ class Smsc:
             self.outbox.stats.acked += 1
 
     def next_message_id(self) -> str:
+        if self.scenario.smpp.receipt_dialect == "restcomm_sri":
+            return f"{next(self._ids):010d}"  # RestComm: String.format("%010d", id)
         return f"{next(self._ids):08X}"
 
     def take_token(self) -> bool:

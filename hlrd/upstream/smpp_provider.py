@@ -39,10 +39,9 @@ from ..domain.masking import mask_msisdn
 from ..domain.result import HlrAnswer
 from ..log_budget import LogBudget
 from ..metrics import Metrics
-from ..smpp.constants import MessageState, Status, status_name
+from ..smpp.constants import Status, status_name
 from ..smpp.errors import ConnectionLost, RequestTimeout, SmppError, WindowClosed
 from ..smpp.expiry import ExpiryQueue
-from ..smpp.hlr_fields import hlr_fields_from
 from ..smpp.pdu import (
     BindReceiver,
     BindTransceiver,
@@ -63,6 +62,7 @@ from ..smpp.receipts import (
 from ..smpp.transport import Handler, LinkConfig, SmppConnection, connect
 from .base import NOT_BOUND, ProviderError
 from .rate import AdaptiveRate
+from .receipt_dialects import dialect_for
 
 log = structlog.get_logger("hlrd.upstream.smpp")
 
@@ -214,6 +214,7 @@ class SmppProvider:
         self.unbound_grace_s = unbound_grace_s
         self.clock = clock  # for early receipts' lifetimes; tests move it
         self.name = cfg.name
+        self.dialect = dialect_for(cfg.receipt_dialect, cfg.receipt_mapping)
         self.max_lookup_s = cfg.result_timeout_s  # counted from enqueue (ExpiryQueue)
         self.price = cfg.price
         self.currency = cfg.currency
@@ -615,21 +616,7 @@ class SmppProvider:
     def _resolve(self, job: _Job, receipt: Receipt, pdu: DeliverSm) -> None:
         if job.future.done():
             return
-        f = hlr_fields_from(pdu, receipt.extra)
-        delivered = receipt.state == MessageState.DELIVERED or f.hlr_status == "live"
-        job.future.set_result(
-            HlrAnswer(
-                delivered=delivered,
-                map_error=receipt.error_code,
-                imsi=f.imsi,
-                mccmnc=f.mccmnc,
-                serving_mccmnc=f.serving_mccmnc,
-                msc=f.msc,
-                home_mccmnc=f.home_mccmnc,
-                ported=f.ported,
-                message_id=receipt.message_id,
-            )
-        )
+        job.future.set_result(self.dialect.answer(receipt, pdu))
 
 
 _DIGITS = frozenset("0123456789")
