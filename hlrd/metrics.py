@@ -223,7 +223,10 @@ class Metrics:
             "hlrd_upstream_rate_tps", "Current send rate limit", ["provider"], registry=r
         )
         self.throttled = Counter(
-            "hlrd_upstream_throttled", "ESME_RTHROTTLED answers", ["provider"], registry=r
+            "hlrd_upstream_throttled",
+            "ESME_RTHROTTLED or HTTP 429 answers",
+            ["provider"],
+            registry=r,
         )
         self.retries = Counter(
             "hlrd_upstream_retries", "Lookups resent after a link loss", ["provider"], registry=r

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 
 from hlrd.config import HTTP_PROVIDER_TYPES, parse_config
@@ -67,3 +68,31 @@ async def test_each_vendor_through_the_daemon_tells_home_roaming_and_absent(
     assert (egypt.roaming, egypt.visited_country) == (RoamingStatus.ROAMING, "EG")
     assert absent.reachability is Reachability.ABSENT
     assert (s.decide(home).digit, s.decide(egypt).digit) == ("0", "1")
+
+
+async def test_an_http_providers_rate_queue_and_throttling_are_in_the_metrics(
+    vendor_sim: Simulator,
+) -> None:
+    """The dashboard's upstream panels are not empty for an HTTP provider: a 429 is
+    counted and halves its rate."""
+    assert vendor_sim.http_port is not None
+    data = config_for(vendor_sim, cache={"enabled": False})
+    provider = {**demo_provider("hlr_lookups", vendor_sim.http_port), "tps": 400}
+    data["upstream"]["providers"] = [provider]
+    vendor_sim.hlr_lookups.retry_after = "0"
+    vendor_sim.hlr_lookups.faults.append("throttle")
+    daemon = Daemon(parse_config(data, env=DATA_ENV()))
+    await daemon.start()
+    try:
+        result = await daemon.service.lookup(daemon.service.normalize(AT_HOME))
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{daemon.http_port}/metrics") as r:
+                text = await r.text()
+    finally:
+        await daemon.stop()
+    assert result.outcome is Outcome.OK  # the 429 was retried
+    assert 'hlrd_upstream_throttled_total{provider="hlr_lookups"} 1.0' in text
+    assert 'hlrd_upstream_rate_tps{provider="hlr_lookups"} 200.0' in text
+    assert 'hlrd_upstream_queue_limit{provider="hlr_lookups"} 10000.0' in text
+    assert 'hlrd_upstream_queued{provider="hlr_lookups"} 0.0' in text
+    assert 'hlrd_upstream_window_in_flight{provider="hlr_lookups"} 0.0' in text

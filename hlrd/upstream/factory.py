@@ -30,7 +30,7 @@ def build_providers(config: Config, metrics: Metrics) -> list[AnyProvider]:
     built: list[AnyProvider] = []
     for p in config.providers:
         if isinstance(p, HttpProviderConfig):
-            built.append(HttpProvider(p, VENDORS[p.type](p), config.lookup.max_queue))
+            built.append(HttpProvider(p, VENDORS[p.type](p), config.lookup.max_queue, metrics))
         else:
             built.append(
                 SmppProvider(

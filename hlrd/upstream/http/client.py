@@ -74,6 +74,10 @@ class ProviderClient:
         self._sleep = sleep
         self._rand = rand
         self._session: aiohttp.ClientSession | None = None
+        # For the provider's gauges: requests waiting for a rate slot, and sent.
+        self.waiting_for_rate = 0
+        self.in_flight = 0
+        self.on_throttled: Callable[[], None] = lambda: None  # each 429 (a counter)
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -114,11 +118,16 @@ class ProviderClient:
         outcome = "failed"
         while True:
             attempt += 1
-            await self.rate.acquire()
+            self.waiting_for_rate += 1
+            try:
+                await self.rate.acquire()
+            finally:
+                self.waiting_for_rate -= 1
             left = deadline - loop.time()
             if left <= 0:
                 raise HttpCallFailed("the lookup's time ran out", "timeout", status, attempt - 1)
             retry_after: str | None = None
+            self.in_flight += 1
             try:
                 async with session.request(
                     method,
@@ -139,10 +148,13 @@ class ProviderClient:
                     outcome = "throttled" if status == 429 else "failed"
                     if status == 429:
                         self.rate.throttled()
+                        self.on_throttled()
             except TimeoutError:
                 status, outcome = None, "timeout"
             except (aiohttp.ClientError, OSError):
                 status, outcome = None, "failed"
+            finally:
+                self.in_flight -= 1
             wait = self.policy.delay(attempt, retry_after, self._clock(), self._rand)
             if wait is None or loop.time() + wait >= deadline:
                 what = f"HTTP {status}" if status is not None else "no answer"

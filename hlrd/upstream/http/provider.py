@@ -17,6 +17,7 @@ from typing import Protocol
 
 from ...config import HttpProviderConfig
 from ...domain.result import HlrAnswer
+from ...metrics import Metrics
 from ..base import ProviderError
 from .client import HttpAnswer, HttpCallFailed, ProviderClient
 from .retry import RetryPolicy
@@ -68,7 +69,13 @@ class OneRequestVendor:
 class HttpProvider:
     transport = "http"
 
-    def __init__(self, cfg: HttpProviderConfig, vendor: Vendor, max_queue: int = 10_000) -> None:
+    def __init__(
+        self,
+        cfg: HttpProviderConfig,
+        vendor: Vendor,
+        max_queue: int = 10_000,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.cfg = cfg
         # Lookups waiting for a rate slot or an answer, at most: beyond it a lookup is
         # refused at once ("throttled", as the SMPP provider's full queue), so a slow
@@ -93,6 +100,17 @@ class HttpProvider:
             policy=policy,
         )
         self._started = asyncio.Event()
+        # The SMPP provider's gauges, read the HTTP way (binds are SMPP's alone: the
+        # pool opens connections as needed, and the breaker says whether it works).
+        if metrics is not None:
+            n, client = cfg.name, self.client
+            metrics.watch(metrics.in_flight, (n,), lambda: client.in_flight)
+            metrics.watch(metrics.queued, (n,), lambda: client.waiting_for_rate)
+            metrics.watch(metrics.rate, (n,), lambda: client.rate.current)
+            metrics.queue_limit.labels(n).set(max_queue)
+            throttled = metrics.child(metrics.throttled, n)
+            client.on_throttled = throttled.inc
+            metrics.touch(metrics.retries, n)
 
     @property
     def where(self) -> str:
