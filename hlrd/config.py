@@ -19,7 +19,6 @@ from typing import Any
 
 import phonenumbers
 
-from .domain.countries import BY_ISO
 from .domain.decision import Policy
 from .domain.result import Zone
 from .upstream.receipt_mapping import PRESETS, ReceiptMapping, parse_mapping
@@ -718,7 +717,7 @@ def _routes(raw: Any, providers: set[str]) -> tuple[Route, ...]:
             raise ConfigError(f"{t.key('providers')}: a provider listed twice")
         countries = tuple(c.upper() for c in t.get_strs("countries"))
         for c in countries:
-            if c not in BY_ISO:
+            if c not in phonenumbers.SUPPORTED_REGIONS:  # the regions numbers are read as
                 raise ConfigError(f"{t.key('countries')}: {c!r} is not an ISO 3166 alpha-2 code")
         prefixes = tuple(p.removeprefix("+") for p in t.get_strs("prefixes"))
         for p in prefixes:

@@ -51,12 +51,16 @@ cat <<TXT
   hlrd is up, with the simulator as its upstream.
     HTTP API   http://127.0.0.1:8080   (/v1/lookup/{number}, /v1/check/{number}, /metrics)
     SMPP       127.0.0.1:2776          (system_id callcenter, password cc-pass)
-    simulator  SMPP 127.0.0.1:2775, HTTP http://127.0.0.1:8081/v1/hlr/{number}
+    simulator  SMPP 127.0.0.1:2775, HTTP http://127.0.0.1:8081 (and its vendor imitations)
+    routes     DE -> CAMARA, FR ES IT NL BE -> Infobip, GB -> Vonage, US CA BR MX -> tyntec,
+               the rest -> the SMPP simulator, then hlr-lookups.com (config/hlrd.toml)
 
   Try:
     curl 'http://127.0.0.1:8080/v1/check/+48600000003?format=digit'   # roaming in Egypt -> 1
     curl 'http://127.0.0.1:8080/v1/check/+48600000001?format=digit'   # at home -> 0
     curl  http://127.0.0.1:8080/v1/lookup/48600000002                  # roaming in Germany, JSON
+    curl  http://127.0.0.1:8080/v1/lookup/4915112345678                # a German number: CAMARA
+    curl  http://127.0.0.1:8080/v1/lookup/447400123456                 # a UK number: Vonage
 
   Ctrl-C stops both.
 TXT

@@ -223,8 +223,15 @@ def test_auth_tokens_env_missing_variable_is_named() -> None:
 
 def test_shipped_config_loads() -> None:
     cfg = load_config(SHIPPED, env={})
-    assert [p.name for p in cfg.providers] == ["simulator"]
-    (p,) = cfg.providers
+    names = [p.name for p in cfg.providers]
+    assert names == ["simulator", "hlr_lookups", "infobip", "tyntec", "camara_de", "vonage"]
+    assert {r.name: r.providers[0] for r in cfg.routes} == {
+        "germany": "camara_de",
+        "western-europe": "infobip",
+        "uk": "vonage",
+        "americas": "tyntec",
+    }
+    p = cfg.providers[0]
     assert isinstance(p, SmppProviderConfig)
     assert (p.port, p.binds, p.tps) == (2775, 2, 1000)
     assert cfg.policy == Policy()
