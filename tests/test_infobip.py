@@ -692,3 +692,19 @@ def test_the_client_bound_fits_a_full_batch() -> None:
     """1,000 results of the roaming example, as compact as Infobip sends them."""
     body = json.dumps({"results": [ROAMING_EXAMPLE] * 1000}, separators=(",", ":"))
     assert len(body) < MAX_ANSWER_BYTES
+
+
+async def test_a_batch_waiting_for_its_rate_slot_keeps_taking_numbers(server: Server) -> None:
+    """At the account's request rate, numbers that come while a batch waits for its
+    slot ride in it: fewer requests, none of them wasted on a handful of numbers."""
+    async with infobip(server, tps=2, batch_wait_s=0.0) as (provider, vendor):
+        first = await _all(provider, _many(1))  # takes the one slot there is
+        numbers = _many(201)[1:]
+        wave = asyncio.gather(*(provider.lookup(n, "w") for n in numbers[:100]))
+        while vendor.batches_in_flight == 0:  # its timer fired: asked for, not written
+            await asyncio.sleep(0)
+        late = asyncio.gather(*(provider.lookup(n, "w") for n in numbers[100:]))
+        answers = [*await wave, *await late]
+    assert not isinstance(first[0], BaseException)
+    assert len(answers) == 200 and all(isinstance(a, HlrAnswer) for a in answers)
+    assert server.imitation.batch_sizes == {1: 1, 200: 1}

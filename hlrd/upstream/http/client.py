@@ -102,12 +102,13 @@ class ProviderClient:
         self,
         method: str,
         path: str,
-        body: bytes | None,
+        body: bytes | Callable[[], bytes] | None,
         headers: Callable[[], dict[str, str]],
         deadline: float,
     ) -> HttpAnswer:
         """`path` below base_url (or an absolute URL); `deadline` in loop time: no
-        attempt starts, and no backoff is slept, past it."""
+        attempt starts, and no backoff is slept, past it. A callable `body` is called
+        once, when the first attempt has its rate slot."""
         session = self._session
         if session is None:
             raise HttpCallFailed("the provider's client is not started", "failed", None, 0)
@@ -126,6 +127,8 @@ class ProviderClient:
             left = deadline - loop.time()
             if left <= 0:
                 raise HttpCallFailed("the lookup's time ran out", "timeout", status, attempt - 1)
+            if callable(body):  # written once its rate slot came (a batch filled till then)
+                body = body()
             retry_after: str | None = None
             self.in_flight += 1
             try:

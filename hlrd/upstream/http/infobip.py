@@ -2,9 +2,11 @@
 
 Infobip answers up to 1,000 numbers per request, so asking them one by one only
 spends round trips and the request rate the account is throttled by: concurrent
-lookups join a pending batch, sent when it holds `batch_size` numbers or
-`batch_wait_s` after its first number joined, whichever comes first. The batch goes
-out through the exchange of its first lookup, whose deadline is the earliest.
+lookups join a pending batch, asked for when it holds `batch_size` numbers or
+`batch_wait_s` after its first number joined, whichever comes first. It goes out
+through the exchange of its first lookup, whose deadline is the earliest, and keeps
+taking numbers until the provider's rate gives it a slot: at 1,000 lookups/s and
+`tps = 10` a request carries about a hundred numbers, however short the wait.
 
     POST /number/1/query   Authorization: App <api_key>
     {"to": ["48600000001", ...]}          E.164 digits without "+", as every
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +57,8 @@ class _Batch:
     # number (digits) -> the lookups waiting for it; one number is asked once
     waiters: dict[str, list[asyncio.Future[HlrAnswer]]] = field(default_factory=dict)
     timer: asyncio.TimerHandle | None = None
-    task: asyncio.Task[None] | None = None  # set once sent
+    task: asyncio.Task[None] | None = None  # set once asked for
+    numbers: list[str] | None = None  # set once its request is written: closed
 
     def outstanding(self) -> int:
         return sum(not f.done() for futures in self.waiters.values() for f in futures)
@@ -97,14 +100,20 @@ class Infobip:
     def batches_in_flight(self) -> int:
         return len(self._in_flight)
 
-    def request(self, numbers: list[str]) -> Request:
-        body = json.dumps({"to": numbers}, separators=(",", ":")).encode()
+    def request(self, numbers: list[str] | Callable[[], list[str]]) -> Request:
+        """The query for these numbers; for a callable, the numbers it gives when
+        the request may go (the batch closes then)."""
         auth = {
             "Authorization": "App " + self._key,
             "Content-Type": "application/json",
             "Accept": "application/json",
         }
-        return Request("POST", PATH, body, lambda: dict(auth))
+
+        def body() -> bytes:
+            asked = numbers() if callable(numbers) else numbers
+            return json.dumps({"to": asked}, separators=(",", ":")).encode()
+
+        return Request("POST", PATH, body if callable(numbers) else body(), lambda: dict(auth))
 
     async def look_up(self, exchange: Exchange, msisdn: str, lookup_id: str) -> HlrAnswer:
         loop = asyncio.get_running_loop()
@@ -116,6 +125,7 @@ class Infobip:
         future: asyncio.Future[HlrAnswer] = loop.create_future()
         batch.waiters.setdefault(digits, []).append(future)
         if len(batch.waiters) >= self._size:
+            self._close(batch)
             self._send(batch)
         try:
             return await future
@@ -135,20 +145,29 @@ class Infobip:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def _send(self, batch: _Batch) -> None:
-        """Take the batch out of joining and ask for it (timer or full, once)."""
-        if self._pending is not batch:
+        """Ask for the batch (its timer, or full), once; it keeps taking numbers
+        until its request is written."""
+        if batch.task is not None or not batch.waiters:
             return
-        self._pending = None
         if batch.timer is not None:
             batch.timer.cancel()
         self._in_flight.add(batch)
         batch.task = asyncio.get_running_loop().create_task(self._ask(batch))
 
+    def _close(self, batch: _Batch) -> list[str]:
+        """No more numbers join: its request is being written (or it is full)."""
+        if self._pending is batch:
+            self._pending = None
+        if batch.timer is not None:
+            batch.timer.cancel()
+        if batch.numbers is None:
+            batch.numbers = list(batch.waiters)
+        return batch.numbers
+
     async def _ask(self, batch: _Batch) -> None:
-        numbers = list(batch.waiters)
         try:
-            answer = await batch.exchange(self.request(numbers))
-            outcomes = read(answer.status, answer.body, numbers)
+            answer = await batch.exchange(self.request(lambda: self._close(batch)))
+            outcomes = read(answer.status, answer.body, self._close(batch))
         except ProviderError as exc:
             batch.fail(exc)
             return
@@ -159,6 +178,7 @@ class Infobip:
             batch.fail(ProviderError("infobip: the answer could not be read"))
             return
         finally:
+            self._close(batch)  # also when it failed before its request was written
             self._in_flight.discard(batch)
         for digits, futures in batch.waiters.items():
             outcome = outcomes[digits]
@@ -176,13 +196,13 @@ class Infobip:
         futures = batch.waiters.get(digits, [])
         if future in futures:
             futures.remove(future)
-        if batch is self._pending:
+        if batch.numbers is None:  # its request is not written: the number is not asked
             if not futures:
                 batch.waiters.pop(digits, None)
             if not batch.waiters:
-                self._pending = None
-                if batch.timer is not None:
-                    batch.timer.cancel()
+                self._close(batch)
+                if batch.task is not None:
+                    batch.task.cancel()
         elif batch.task is not None and batch.outstanding() == 0:
             batch.task.cancel()
 

@@ -27,7 +27,9 @@ from .retry import RetryPolicy
 class Request:
     method: str
     path: str  # below the provider's base_url, or an absolute http(s) URL (a token endpoint)
-    body: bytes | None
+    # Bytes, or a callable called once when the request may go (its rate slot came):
+    # a batch takes numbers until then.
+    body: bytes | Callable[[], bytes] | None
     headers: Callable[[], dict[str, str]]  # called per attempt (a signature is per time)
 
 
