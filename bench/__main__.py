@@ -28,6 +28,7 @@ SCENARIOS = [
     "http_check",
     "http_check_cached",
     "http_check_store",
+    "http_upstream",
     "store",
     "smpp_frontend",
     "abuse",

@@ -131,6 +131,17 @@ def simulator(latency_ms: float) -> Iterator[tuple[int, int]]:
         yield int(str(event["smpp"]).rsplit(":", 1)[1]), proc.pid
 
 
+@contextmanager
+def http_simulator(latency_ms: float) -> Iterator[tuple[int, int]]:
+    """(HTTP port, pid) of a simulator serving the vendor imitations, every subscriber
+    answering after latency_ms."""
+    scenario = write_scenario(latency_ms)
+    args = [sys.executable, "-m", "simulator", "--scenario", str(scenario)]
+    args += ["--smpp-port", "0", "--http-port", "0", "--log-format", "json"]
+    with process(args, "sim.listening") as (proc, event):
+        yield int(str(event["http"]).rsplit(":", 1)[1]), proc.pid
+
+
 def write_config(sim_port: int, window: int, server_window: int = 0, cache: bool = True) -> Path:
     """A daemon config; with `server_window`, its SMPP server with one account too;
     `cache=False` switches the cache (and so the store) off."""

@@ -77,6 +77,7 @@ class ProviderClient:
         # For the provider's gauges: requests waiting for a rate slot, and sent.
         self.waiting_for_rate = 0
         self.in_flight = 0
+        self.requests_sent = 0  # attempts, in all (requests per lookup when batching)
         self.on_throttled: Callable[[], None] = lambda: None  # each 429 (a counter)
 
     async def start(self) -> None:
@@ -131,6 +132,7 @@ class ProviderClient:
                 body = body()
             retry_after: str | None = None
             self.in_flight += 1
+            self.requests_sent += 1
             try:
                 async with session.request(
                     method,
