@@ -273,3 +273,45 @@ async def _load(base: str, vendor: subprocess.Popen[str]) -> list[dict[str, Any]
     async with aiohttp.ClientSession() as http:
         await asyncio.gather(*(worker(http) for _ in range(16)))
     return answers
+
+
+async def test_a_vendor_back_on_its_feet_is_probed_and_taken_back(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """Open, a failed probe, then the vendor restarts on its port: the next probe
+    closes the circuit and the route's first provider answers again."""
+    vendor_args = ["--smpp-port", "0", "--log-format", "json"]
+    sim_args = ["-m", "simulator", "--scenario", str(DEMO), *vendor_args]
+    with _process([*sim_args, "--http-port", "0"]) as first:
+        assert first.stderr is not None
+        port = _port((await asyncio.to_thread(_event, first.stderr, "sim.listening"))["http"])
+    config = tmp_path / "hlrd.toml"
+    text = DAEMON_CONFIG.format(
+        vendor_port=port, key=DEMO_KEY, secret=DEMO_SECRET, smpp_port=sim.smpp_port
+    )
+    config.write_text(
+        text.replace("failures = 3", "failures = 1").replace("cooldown_s = 3600", "cooldown_s = 0")
+    )
+    with _process(["-m", "hlrd", "run", "--config", str(config)]) as daemon:
+        assert daemon.stderr is not None
+        started = await asyncio.to_thread(_event, daemon.stderr, "hlrd.started")
+        base = f"http://127.0.0.1:{_port(started['http'])}"
+        async with aiohttp.ClientSession() as http:
+
+            async def ask(number: str) -> tuple[str, str]:
+                async with http.get(f"{base}/v1/lookup/{number}") as r:
+                    answer = await r.json()
+                async with http.get(f"{base}/metrics") as r:
+                    states = [x for x in (await r.text()).splitlines() if "circuit_state" in x]
+                hlrl = next(x for x in states if 'provider="hlrl"' in x)
+                return answer["provider"], hlrl.rsplit(" ", 1)[1]
+
+            opened = await ask("48600000001")  # refused connection: opens (failures = 1)
+            probe_failed = await ask("48600000002")  # cool-down 0: a probe, which fails
+            with _process([*sim_args, "--http-port", str(port)]) as second:
+                assert second.stderr is not None
+                await asyncio.to_thread(_event, second.stderr, "sim.listening")
+                closed = await ask("48600000003")
+    assert opened == ("sim", "2.0")
+    assert probe_failed == ("sim", "2.0")
+    assert closed == ("hlrl", "0.0")
