@@ -376,15 +376,25 @@ async def test_throttling_and_server_errors_are_retried_to_an_answer(vendor: Ven
     assert vendor.imitation.requests == {"roaming": 3, "reachability": 3}
 
 
-@pytest.mark.parametrize("fault", ["throttle", "quota"])
-async def test_throttling_to_the_end_is_a_throttled_lookup(vendor: Vendor, fault: str) -> None:
-    """TOO_MANY_REQUESTS and QUOTA_EXCEEDED are both 429, both retried by the client."""
+async def test_throttling_to_the_end_is_a_throttled_lookup(vendor: Vendor) -> None:
+    """TOO_MANY_REQUESTS is a rate: retried by the client, then throttled."""
     vendor.imitation.retry_after = "0"
-    vendor.imitation.add_faults(*[fault] * 3)
+    vendor.imitation.add_faults(*["throttle"] * 3)
     async with camara(vendor, max_attempts=3) as (provider, _):
         error = await _failure(provider, AT_HOME)
     assert error.outcome == "throttled"
     assert vendor.imitation.requests == {"roaming": 3, "reachability": 3}
+
+
+async def test_a_quota_used_up_is_throttled_at_once_without_retries(vendor: Vendor) -> None:
+    """QUOTA_EXCEEDED is a 429 too, but a quota does not come back in seconds:
+    retrying would only spend requests the operator counts."""
+    vendor.imitation.retry_after = "0"
+    vendor.imitation.add_faults(*["quota"] * 3)
+    async with camara(vendor, max_attempts=3) as (provider, _):
+        error = await _failure(provider, AT_HOME)
+    assert error.outcome == "throttled" and "QUOTA_EXCEEDED" in str(error)
+    assert vendor.imitation.requests == {"roaming": 1, "reachability": 1}
 
 
 async def test_a_vendor_that_never_answers_times_the_lookup_out(vendor: Vendor) -> None:

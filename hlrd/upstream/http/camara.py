@@ -170,7 +170,9 @@ class _Call:
         }
         path = f"/{self.api}/{VERSION}/retrieve"
         try:
-            answer = await exchange(Request("POST", path, self.body, lambda: headers))
+            answer = await exchange(
+                Request("POST", path, self.body, lambda: headers, final=_quota_used_up)
+            )
         except ProviderError as exc:
             raise ProviderError(f"{exc} ({self.api})", exc.outcome) from None
         echoed = _header(answer.headers, "x-correlator")
@@ -283,7 +285,15 @@ def _error(api: str, status: int, body: bytes) -> ProviderError:
     message = f"camara {api}: {_CODES[code]} (HTTP {status} {code})"
     if code == "IDENTIFIER_NOT_FOUND":
         return NotACustomer(message)
+    if status == 429:  # try later, or elsewhere: the provider is not failing
+        return ProviderError(message, "throttled")
     return ProviderError(message)
+
+
+def _quota_used_up(status: int, body: bytes) -> bool:
+    """A 429 for the account's quota, not its rate: retrying within the lookup's
+    seconds only spends requests (the lookup ends throttled, and fails over)."""
+    return status == 429 and b"QUOTA_EXCEEDED" in body
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

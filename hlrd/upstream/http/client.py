@@ -106,10 +106,12 @@ class ProviderClient:
         body: bytes | Callable[[], bytes] | None,
         headers: Callable[[], dict[str, str]],
         deadline: float,
+        final: Callable[[int, bytes], bool] | None = None,
     ) -> HttpAnswer:
         """`path` below base_url (or an absolute URL); `deadline` in loop time: no
         attempt starts, and no backoff is slept, past it. A callable `body` is called
-        once, when the first attempt has its rate slot."""
+        once, when the first attempt has its rate slot. `final` says which answers
+        with a retried status are nonetheless final."""
         session = self._session
         if session is None:
             raise HttpCallFailed("the provider's client is not started", "failed", None, 0)
@@ -148,7 +150,7 @@ class ProviderClient:
                     status = resp.status
                     retry_after = resp.headers.get("Retry-After")
                     data = await _bounded_body(resp, status, attempt)
-                    if not self.policy.retryable(status):
+                    if not self.policy.retryable(status) or (final and final(status, data)):
                         return HttpAnswer(status, resp.headers, data, attempt)
                     outcome = "throttled" if status == 429 else "failed"
                     if status == 429:

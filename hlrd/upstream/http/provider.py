@@ -31,6 +31,9 @@ class Request:
     # a batch takes numbers until then.
     body: bytes | Callable[[], bytes] | None
     headers: Callable[[], dict[str, str]]  # called per attempt (a signature is per time)
+    # An answer that is final although its status is one retried (CAMARA's 429
+    # QUOTA_EXCEEDED: a quota does not come back in seconds, a rate limit does).
+    final: Callable[[int, bytes], bool] | None = None
 
 
 # Sends one request within the lookup's deadline, retried by the policy; the final
@@ -145,7 +148,9 @@ class HttpProvider:
 
         async def exchange(req: Request) -> HttpAnswer:
             try:
-                return await client.call(req.method, req.path, req.body, req.headers, deadline)
+                return await client.call(
+                    req.method, req.path, req.body, req.headers, deadline, req.final
+                )
             except HttpCallFailed as exc:
                 raise ProviderError(f"{name}: {exc}", exc.outcome) from None
 
