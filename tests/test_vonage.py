@@ -184,7 +184,7 @@ def test_one_token_serves_until_shortly_before_it_expires() -> None:
 def test_the_request_asks_the_documented_shape() -> None:
     request = Vonage(DEMO_APPLICATION_ID, DEMO_PRIVATE_KEY, clock=Clock()).request(AT_HOME, "l1")
     assert (request.method, request.path) == ("POST", PATH)
-    assert request.body is not None and json.loads(request.body) == {
+    assert isinstance(request.body, bytes) and json.loads(request.body) == {
         "phone_number": "+48600000001",
         "purpose": "FraudPreventionAndDetection",
         "insights": {
