@@ -46,6 +46,7 @@ import jwt
 from aiohttp import web
 
 from ..scenario import Answer, Scenario, msisdn_of
+from .base import Releasable
 
 DEMO_CLIENT_ID = "demo-camara-client"
 DEMO_CLIENT_SECRET = "demo-camara-secret"
@@ -71,7 +72,7 @@ MESSAGES = {
 }
 
 
-class CamaraImitation:
+class CamaraImitation(Releasable):
     def __init__(
         self,
         scenario: Scenario,
@@ -83,7 +84,7 @@ class CamaraImitation:
         clock: Callable[[], float] = time.monotonic,
         prefix: str = PREFIX,
     ) -> None:
-        self.scenario = scenario
+        super().__init__(scenario)
         self._client_id = client_id
         self._secret = client_secret
         self._public_key = client_public_key
@@ -106,7 +107,6 @@ class CamaraImitation:
         # too: a client asking one after the other never gets its first answer.
         self.hold_until_both = False
         self._arrived = {k: asyncio.Event() for k in APIS}
-        self._released = asyncio.Event()  # set at stop: hanging requests end
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(self.prefix + TOKEN_PATH, self.token)
@@ -127,10 +127,6 @@ class CamaraImitation:
         """Forget every token: the client's still look valid to it, not to us."""
         self._tokens.clear()
 
-    def release(self) -> None:
-        """End the requests kept hanging (the simulator stops)."""
-        self._released.set()
-
     # -- token endpoint ---------------------------------------------------------------
 
     async def token(self, request: web.Request) -> web.StreamResponse:
@@ -143,8 +139,7 @@ class CamaraImitation:
         if fault == "server_error":
             return web.json_response({"error": "temporarily_unavailable"}, status=503)
         if fault == "hang":
-            await self._released.wait()
-            raise web.HTTPServiceUnavailable
+            await self.hang()
         if request.content_type != "application/x-www-form-urlencoded":
             return web.json_response({"error": "invalid_request"}, status=400)
         form = {k: v[0] for k, v in parse_qs((await request.read()).decode("latin-1")).items()}
@@ -233,8 +228,7 @@ class CamaraImitation:
         if fault == "wrong_correlator":
             echo = {"x-correlator": "not-" + correlator}
         if fault == "hang":
-            await self._released.wait()
-            raise web.HTTPServiceUnavailable
+            await self.hang()
         try:
             device = json.loads(await request.read()).get("device")
         except (ValueError, AttributeError):
@@ -250,12 +244,7 @@ class CamaraImitation:
             return _error(400, "INVALID_ARGUMENT", echo)
         digits = msisdn_of(phone)
         assert digits is not None  # PHONE is stricter
-        answer = self.scenario.answer(digits)
-        if answer.fault == "never_answer":
-            await self._released.wait()
-            raise web.HTTPServiceUnavailable
-        if answer.latency_s:
-            await asyncio.sleep(answer.latency_s)
+        answer = await self.answer(digits)
         if answer.status == "unknown":
             return _error(404, "IDENTIFIER_NOT_FOUND", echo)
         if answer.status == "system_failure":

@@ -10,18 +10,17 @@ real provider has: "throttle" (429, Retry-After 1), "server_error" (503),
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable
 
 from aiohttp import web
 
 from ..scenario import Answer, Scenario, msisdn_of
+from .base import Imitation
 
 DEMO_KEY = "demo-hlr-lookups-key"
 DEMO_SECRET = "demo-hlr-lookups-secret"
@@ -36,7 +35,7 @@ _CONNECTIVITY = {
 }  # barred, not provisioned, system failure: the vendor has no word; UNDETERMINED
 
 
-class HlrLookupsImitation:
+class HlrLookupsImitation(Imitation):
     def __init__(
         self,
         scenario: Scenario,
@@ -44,22 +43,13 @@ class HlrLookupsImitation:
         secret: str = DEMO_SECRET,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.scenario = scenario
+        super().__init__(scenario)
         self._key = key
         self._secret = secret.encode()
         self._clock = clock
-        self.faults: deque[str] = deque(maxlen=1000)
-        self.retry_after = "1"  # what a "throttle" answer asks for, seconds
-        self.requests = 0
-        self.refused = 0
-        self._released = asyncio.Event()  # set at stop: hanging requests end
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(PATH, self.lookup)
-
-    def release(self) -> None:
-        """End the requests kept hanging (the simulator stops)."""
-        self._released.set()
 
     async def lookup(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
@@ -67,7 +57,7 @@ class HlrLookupsImitation:
         if not self._authentic(request, body):
             self.refused += 1
             return web.json_response({"error": "authentication failed"}, status=401)
-        fault = self.faults.popleft() if self.faults else None
+        fault = self.next_fault()
         if fault == "throttle":
             return web.json_response(
                 {"error": "too many requests"},
@@ -77,8 +67,7 @@ class HlrLookupsImitation:
         if fault == "server_error":
             return web.json_response({"error": "service unavailable"}, status=503)
         if fault == "hang":
-            await self._released.wait()
-            raise web.HTTPServiceUnavailable
+            await self.hang()
         try:
             asked = json.loads(body)["msisdn"]
         except (ValueError, KeyError, TypeError):
@@ -86,12 +75,7 @@ class HlrLookupsImitation:
         digits = msisdn_of(asked) if isinstance(asked, str) and asked.startswith("+") else None
         if digits is None:
             return web.json_response({"error": "invalid msisdn"}, status=400)
-        answer = self.scenario.answer(digits)
-        if answer.fault == "never_answer":
-            await self._released.wait()
-            raise web.HTTPServiceUnavailable
-        if answer.latency_s:
-            await asyncio.sleep(answer.latency_s)
+        answer = await self.answer(digits)
         result = _result(answer)
         if fault == "malformed":
             return web.Response(

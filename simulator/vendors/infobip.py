@@ -20,7 +20,7 @@ import asyncio
 import hmac
 import json
 import secrets
-from collections import Counter, deque
+from collections import Counter
 from typing import Any
 
 from aiohttp import web
@@ -29,6 +29,7 @@ from phonenumbers.geodata.locale import LOCALE_DATA
 from hlrd.domain.countries import country_of_mcc, country_of_number
 
 from ..scenario import Answer, Scenario, msisdn_of
+from .base import Imitation
 
 DEMO_KEY = "demo-infobip-api-key"
 PATH = "/number/1/query"
@@ -60,29 +61,20 @@ _UNDELIVERABLE = {
 }
 
 
-class InfobipImitation:
+class InfobipImitation(Imitation):
     def __init__(self, scenario: Scenario, key: str = DEMO_KEY) -> None:
-        self.scenario = scenario
+        super().__init__(scenario)
         self._auth = ("App " + key).encode()
-        self.faults: deque[str] = deque(maxlen=1000)
-        self.retry_after = "1"  # what a "throttle" answer asks for, seconds
         # Whether answers carry servingMSC ("depending on your package, some
         # information may not be accessible"): without it the adapter must place a
         # roaming subscriber by roamingNetwork alone.
         self.serving_msc = True
-        self.requests = 0
-        self.refused = 0
         self.numbers = 0  # in requests it answered
         self.batch_sizes: Counter[int] = Counter()  # numbers in a request -> requests
         self.arrived = asyncio.Event()  # set by every authentic request
-        self._released = asyncio.Event()  # set at stop: hanging requests end
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(PATH, self.query)
-
-    def release(self) -> None:
-        """End the requests kept hanging (the simulator stops)."""
-        self._released.set()
 
     async def query(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
@@ -92,7 +84,7 @@ class InfobipImitation:
             self.refused += 1
             return _error(401, "UNAUTHORIZED", "Invalid login details")
         self.arrived.set()
-        fault = self.faults.popleft() if self.faults else None
+        fault = self.next_fault()
         if fault == "throttle":
             return _error(
                 429, "TOO_MANY_REQUESTS", "Too many requests", {"Retry-After": self.retry_after}
@@ -100,8 +92,7 @@ class InfobipImitation:
         if fault == "server_error":
             return _error(500, "GENERAL_ERROR", "Something went wrong. Please contact support.")
         if fault == "hang":
-            await self._released.wait()
-            raise web.HTTPServiceUnavailable
+            await self.hang()
         numbers = _numbers(body)
         if numbers is None:
             return _error(400, "BAD_REQUEST", "Bad request")

@@ -15,17 +15,16 @@ tyntec's documented failure), "no_credit" (402), "malformed" (a cut-off body),
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import uuid
-from collections import deque
 
 from aiohttp import web
 
 from hlrd.domain.countries import country_of_mcc
 
 from ..scenario import Answer, Scenario, msisdn_of
+from .base import Imitation
 
 DEMO_KEY = "demo-tyntec-api-key"
 PATH = "/nis/v1/gnv"
@@ -49,23 +48,14 @@ _ALPHA3 = {
 }  # fmt: skip
 
 
-class TyntecImitation:
+class TyntecImitation(Imitation):
     def __init__(self, scenario: Scenario, key: str = DEMO_KEY) -> None:
-        self.scenario = scenario
+        super().__init__(scenario)
         self._key = key
-        self.faults: deque[str] = deque(maxlen=1000)
-        self.retry_after = "1"  # what a "throttle" answer asks for, seconds
-        self.requests = 0
-        self.refused = 0
         self.asked: list[str] = []  # the msisdn parameters as received (tests read them)
-        self._released = asyncio.Event()  # set at stop: hanging requests end
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get(PATH, self.lookup)
-
-    def release(self) -> None:
-        """End the requests kept hanging (the simulator stops)."""
-        self._released.set()
 
     async def lookup(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
@@ -76,7 +66,7 @@ class TyntecImitation:
         if not hmac.compare_digest(key.encode(), self._key.encode()):
             self.refused += 1
             return _problem(401, "Unauthorized", "Invalid account credentials")
-        fault = self.faults.popleft() if self.faults else None
+        fault = self.next_fault()
         if fault == "throttle":
             return _problem(
                 429, "TooManyRequests", "Too many requests", {"Retry-After": self.retry_after}
@@ -90,8 +80,7 @@ class TyntecImitation:
                 "The current credit balance is not sufficient for this request.",
             )
         if fault == "hang":
-            await self._released.wait()
-            raise web.HTTPServiceUnavailable
+            await self.hang()
         asked = request.query.get("msisdn", "")  # form-decoded: a bare "+" is a space
         self.asked.append(asked)
         digits = msisdn_of(asked) if asked.startswith("+") else None
@@ -104,12 +93,7 @@ class TyntecImitation:
                 "An error in MSISDN or in the callback URL",
                 detail=f"msisdn {asked!r} is not in the international format",
             )
-        answer = self.scenario.answer(digits)
-        if answer.fault == "never_answer":
-            await self._released.wait()
-            raise web.HTTPServiceUnavailable
-        if answer.latency_s:
-            await asyncio.sleep(answer.latency_s)
+        answer = await self.answer(digits)
         result = gnv_response(answer)
         if fault == "malformed":
             return web.Response(

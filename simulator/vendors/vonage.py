@@ -15,12 +15,10 @@ Node SDK spells them).
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPubl
 from hlrd.domain.countries import country_of_mcc, country_of_number
 
 from ..scenario import Answer, Scenario, msisdn_of
+from .base import Imitation
 
 PATH = "/identity-insights/v1/requests"
 PLAYGROUND_PURPOSE = "FraudPreventionAndDetection"
@@ -80,7 +79,7 @@ def public_key_of(private_key_pem: str) -> RSAPublicKey:
     return key.public_key()
 
 
-class VonageImitation:
+class VonageImitation(Imitation):
     def __init__(
         self,
         scenario: Scenario,
@@ -88,25 +87,16 @@ class VonageImitation:
         public_key: RSAPublicKey | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.scenario = scenario
+        super().__init__(scenario)
         self._application_id = application_id
         self._public_key = public_key or public_key_of(DEMO_PRIVATE_KEY)
         self._clock = clock
-        self.faults: deque[str] = deque(maxlen=1000)
-        self.retry_after = "1"  # what a "throttle" answer asks for, seconds
         self.failing_insight = "roaming"  # what "insight_error" spoils, and how
         self.failing_code = "NO_COVERAGE"
-        self.requests = 0
-        self.refused = 0
         self.token_ids: list[str] = []  # `jti` of every accepted request, in order
-        self._released = asyncio.Event()  # set at stop: hanging requests end
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(PATH, self.lookup)
-
-    def release(self) -> None:
-        """End the requests kept hanging (the simulator stops)."""
-        self._released.set()
 
     async def lookup(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
@@ -115,7 +105,7 @@ class VonageImitation:
             self.refused += 1
             return _problem(401, "unauthorized", "Unauthorized", "Invalid or expired JWT.")
         self.token_ids.append(jti)
-        fault = self.faults.popleft() if self.faults else None
+        fault = self.next_fault()
         if fault == "throttle":
             return _problem(
                 429,
@@ -129,8 +119,7 @@ class VonageImitation:
                 503, "service-unavailable", "Service Unavailable", "Failed to invoke upstream."
             )
         if fault == "hang":
-            await self._released.wait()
-            raise web.HTTPServiceUnavailable
+            await self.hang()
         if request.content_type != "application/json":
             return _problem(415, "unsupported-media-type", "Unsupported Media Type", "")
         try:
@@ -148,12 +137,7 @@ class VonageImitation:
         digits = msisdn_of("".join(ch for ch in number if ch.isascii() and ch.isdigit()))
         if digits is None:
             return web.json_response(_invalid_number(insights))
-        answer = self.scenario.answer(digits)
-        if answer.fault == "never_answer":
-            await self._released.wait()
-            raise web.HTTPServiceUnavailable
-        if answer.latency_s:
-            await asyncio.sleep(answer.latency_s)
+        answer = await self.answer(digits)
         purpose_ok = asked.get("purpose") == PLAYGROUND_PURPOSE
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._clock()))
         every = _insights(answer, purpose_ok, stamp)
