@@ -14,21 +14,17 @@ from typing import Any
 
 import pytest
 import structlog
-from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hlrd.config import HttpProviderConfig
-from hlrd.domain.derive import derive
 from hlrd.domain.map_errors import MapError
-from hlrd.domain.numbers import normalize
 from hlrd.domain.result import (
     HlrAnswer,
     LookupResult,
     Outcome,
     Reachability,
     RoamingStatus,
-    Timings,
 )
 from hlrd.logging_setup import configure_logging, flush_logs
 from hlrd.upstream.base import ProviderError
@@ -45,18 +41,22 @@ from hlrd.upstream.http.camara import (
 from hlrd.upstream.http.client import HttpAnswer
 from hlrd.upstream.http.oauth2 import ClientCredentials
 from hlrd.upstream.http.provider import HttpProvider, Request
-from simulator.http_api import make_app
 from simulator.scenario import Scenario
 from simulator.vendors.camara import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, CamaraImitation
 
-AT_HOME = "48600000001"
-GERMANY = "48600000002"
-EGYPT = "48600000003"
-ABSENT = "48600000005"
-UNKNOWN_SUBSCRIBER = "48600000006"
-BARRED = "48600000007"
-NOT_PROVISIONED = "48600000008"
-SYSTEM_FAILURE = "48600000009"
+from .vendor_harness import (
+    ABSENT,
+    AT_HOME,
+    BARRED,
+    EGYPT,
+    GERMANY,
+    NOT_PROVISIONED,
+    SYSTEM_FAILURE,
+    UNKNOWN_SUBSCRIBER,
+    seen,
+    serving,
+)
+
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
@@ -87,15 +87,8 @@ async def vendor(demo: Scenario) -> AsyncIterator[Vendor]:
 
 @asynccontextmanager
 async def _serving(imitation: CamaraImitation) -> AsyncIterator[Vendor]:
-    runner = web.AppRunner(make_app(imitation.scenario, [imitation.add_routes]), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield Vendor(imitation, runner.addresses[0][1])
-    finally:
-        imitation.release()
-        await runner.cleanup()
+    async with serving(imitation) as port:
+        yield Vendor(imitation, port)
 
 
 def _cfg(vendor: Vendor, **changes: Any) -> HttpProviderConfig:
@@ -128,16 +121,7 @@ async def camara(
 
 
 def _result(number: str, answer: HlrAnswer) -> LookupResult:
-    """What a user of hlrd sees of the answer."""
-    return derive(
-        normalize("+" + number),
-        answer,
-        False,
-        lookup_id="l1",
-        provider="camara",
-        transport="http",
-        timings=Timings(),
-    )
+    return seen(number, answer, "camara")
 
 
 async def _failure(provider: HttpProvider, number: str) -> ProviderError:

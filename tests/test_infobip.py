@@ -16,19 +16,15 @@ from typing import Any
 import aiohttp
 import pytest
 import structlog
-from aiohttp import web
 
 from hlrd.config import HttpProviderConfig
-from hlrd.domain.derive import derive
 from hlrd.domain.map_errors import MapError
-from hlrd.domain.numbers import normalize
 from hlrd.domain.result import (
     HlrAnswer,
     LookupResult,
     Outcome,
     Reachability,
     RoamingStatus,
-    Timings,
 )
 from hlrd.logging_setup import configure_logging, flush_logs
 from hlrd.upstream.base import ProviderError
@@ -42,20 +38,23 @@ from hlrd.upstream.http.infobip import (
     read_result,
 )
 from hlrd.upstream.http.provider import HttpProvider
-from simulator.http_api import make_app
 from simulator.scenario import Scenario
 from simulator.vendors.infobip import DEMO_KEY, PATH, STRANGER, InfobipImitation
 
-AT_HOME = "48600000001"
-GERMANY = "48600000002"
-EGYPT = "48600000003"
-PORTED = "48600000004"
-ABSENT = "48600000005"
-UNKNOWN_SUBSCRIBER = "48600000006"
-BARRED = "48600000007"
-NOT_PROVISIONED = "48600000008"
-SYSTEM_FAILURE = "48600000009"
-NEVER_ANSWERS = "48600000090"
+from .vendor_harness import (
+    ABSENT,
+    AT_HOME,
+    BARRED,
+    EGYPT,
+    GERMANY,
+    NEVER_ANSWERS,
+    NOT_PROVISIONED,
+    PORTED,
+    SYSTEM_FAILURE,
+    UNKNOWN_SUBSCRIBER,
+    seen,
+    serving,
+)
 
 
 def _many(count: int) -> list[str]:
@@ -64,15 +63,7 @@ def _many(count: int) -> list[str]:
 
 
 def _seen(answer: HlrAnswer, number: str) -> LookupResult:
-    return derive(
-        normalize(number),
-        answer,
-        True,
-        lookup_id="l1",
-        provider="ib",
-        transport="http",
-        timings=Timings(),
-    )
+    return seen(number, answer, "ib", return_imsi=True)
 
 
 # -- the vendor's own examples (docs/vendors/infobip-number-lookup.md) -------------
@@ -346,17 +337,8 @@ class Server:
 @pytest.fixture
 async def server(demo: Scenario) -> AsyncIterator[Server]:
     imit = InfobipImitation(demo)
-    app = make_app(demo, [imit.add_routes])
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
+    async with serving(imit) as port:
         yield Server(imit, port)
-    finally:
-        imit.release()
-        await runner.cleanup()
 
 
 @asynccontextmanager

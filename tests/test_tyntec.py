@@ -13,53 +13,46 @@ from typing import Any
 import aiohttp
 import pytest
 import structlog
-from aiohttp import web
 
 from hlrd.config import HttpProviderConfig
-from hlrd.domain.derive import derive
 from hlrd.domain.map_errors import MapError
-from hlrd.domain.numbers import normalize
 from hlrd.domain.result import (
     HlrAnswer,
     LookupResult,
     Outcome,
     Reachability,
     RoamingStatus,
-    Timings,
     Zone,
 )
 from hlrd.logging_setup import configure_logging, flush_logs
 from hlrd.upstream.base import ProviderError
 from hlrd.upstream.http.provider import HttpProvider
 from hlrd.upstream.http.tyntec import Tyntec, alpha2
-from simulator.http_api import make_app
 from simulator.scenario import Scenario
 from simulator.vendors.tyntec import DEMO_KEY, TyntecImitation, gnv_response
 
-AT_HOME = "48600000001"
-GERMANY = "48600000002"
-EGYPT = "48600000003"
-PORTED = "48600000004"
-ABSENT = "48600000005"
-UNKNOWN_SUBSCRIBER = "48600000006"
-BARRED = "48600000007"
-NOT_PROVISIONED = "48600000008"
-SYSTEM_FAILURE = "48600000009"
+from .vendor_harness import (
+    ABSENT,
+    AT_HOME,
+    BARRED,
+    EGYPT,
+    GERMANY,
+    NOT_PROVISIONED,
+    PORTED,
+    SYSTEM_FAILURE,
+    UNKNOWN_SUBSCRIBER,
+    seen,
+    serving,
+)
+
 REFUSED = (ABSENT, UNKNOWN_SUBSCRIBER, BARRED, SYSTEM_FAILURE)
 
 
 @asynccontextmanager
 async def served(scenario: Scenario) -> AsyncIterator[tuple[TyntecImitation, int]]:
     imit = TyntecImitation(scenario)
-    runner = web.AppRunner(make_app(scenario, [imit.add_routes]), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield imit, runner.addresses[0][1]
-    finally:
-        imit.release()
-        await runner.cleanup()
+    async with serving(imit) as port:
+        yield imit, port
 
 
 @pytest.fixture
@@ -88,16 +81,7 @@ async def provider(port: int, key: str = DEMO_KEY, **changes: Any) -> AsyncItera
 
 
 def seen_as(number: str, answer: HlrAnswer) -> LookupResult:
-    """What a user of hlrd sees for this answer."""
-    return derive(
-        normalize(number),
-        answer,
-        False,
-        lookup_id="l1",
-        provider="tyntec",
-        transport="http",
-        timings=Timings(),
-    )
+    return seen(number, answer, "tyntec")
 
 
 async def look_up(p: HttpProvider, number: str) -> LookupResult:

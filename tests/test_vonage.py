@@ -20,14 +20,13 @@ import aiohttp
 import jwt
 import pytest
 import structlog
-from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from hlrd.config import HttpProviderConfig
 from hlrd.domain.derive import derive
 from hlrd.domain.map_errors import MapError
-from hlrd.domain.numbers import Msisdn, normalize
+from hlrd.domain.numbers import Msisdn
 from hlrd.domain.result import (
     HlrAnswer,
     LookupResult,
@@ -47,7 +46,6 @@ from hlrd.upstream.http.vonage import (
     AppToken,
     Vonage,
 )
-from simulator.http_api import make_app
 from simulator.scenario import Scenario
 from simulator.vendors.vonage import (
     DEMO_APPLICATION_ID,
@@ -56,16 +54,21 @@ from simulator.vendors.vonage import (
     public_key_of,
 )
 
+from .vendor_harness import (
+    ABSENT,
+    AT_HOME,
+    BARRED,
+    EGYPT,
+    GERMANY,
+    NOT_PROVISIONED,
+    PORTED,
+    SYSTEM_FAILURE,
+    UNKNOWN_SUBSCRIBER,
+    seen,
+    serving,
+)
+
 T0 = 1_790_000_000.0
-AT_HOME = "48600000001"
-GERMANY = "48600000002"
-EGYPT = "48600000003"
-PORTED = "48600000004"
-ABSENT = "48600000005"
-UNKNOWN_SUBSCRIBER = "48600000006"
-BARRED = "48600000007"
-NOT_PROVISIONED = "48600000008"
-SYSTEM_FAILURE = "48600000009"
 
 
 class Clock:
@@ -98,16 +101,8 @@ class Running:
 async def vendor(demo: Scenario) -> AsyncIterator[Running]:
     clock = Clock()
     imitation = VonageImitation(demo, clock=clock)
-    runner = web.AppRunner(make_app(demo, [imitation.add_routes]), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
+    async with serving(imitation) as port:
         yield Running(imitation, f"http://127.0.0.1:{port}", clock)
-    finally:
-        imitation.release()
-        await runner.cleanup()
 
 
 @asynccontextmanager
@@ -134,15 +129,7 @@ async def provider_for(
 
 
 def _derive(number: str, answer: HlrAnswer) -> LookupResult:
-    return derive(
-        normalize("+" + number),
-        answer,
-        False,
-        lookup_id="l1",
-        provider="vonage",
-        transport="http",
-        timings=Timings(),
-    )
+    return seen(number, answer, "vonage")
 
 
 async def _look_up(provider: HttpProvider, number: str) -> LookupResult:
