@@ -17,6 +17,7 @@ import time
 
 from hlrd.smpp.constants import EsmClass
 from hlrd.smpp.pdu import DeliverSm, SubmitSm
+from hlrd.smpp.receipts import receipt_deliver_sm
 
 from .scenario import Answer
 
@@ -41,14 +42,5 @@ def restcomm_sri_receipt(submit: SubmitSm, message_id: str, answer: Answer) -> D
     )
     if err == 226:
         text += f" imsi:{answer.imsi or ''} nnn_digits:{answer.msc or ''} nnn_an:1 nnn_np:1"
-    return DeliverSm(
-        source_addr_ton=submit.dest_addr_ton,
-        source_addr_npi=submit.dest_addr_npi,
-        source_addr=submit.destination_addr,
-        dest_addr_ton=submit.source_addr_ton,
-        dest_addr_npi=submit.source_addr_npi,
-        destination_addr=submit.source_addr,
-        esm_class=EsmClass.DELIVERY_RECEIPT | (submit.esm_class & 0x03),
-        data_coding=0,
-        short_message=text.encode("latin-1"),
-    )
+    mode = EsmClass.DELIVERY_RECEIPT | (submit.esm_class & 0x03)  # data_coding 0, no TLVs
+    return receipt_deliver_sm(submit, text.encode("latin-1"), [], mode)

@@ -246,15 +246,20 @@ def receipt_tlvs(r: Receipt) -> list[Tlv]:
 
 
 def receipt_pdu(submit: SubmitSm, r: Receipt, vendor_tlvs: list[Tlv] | None = None) -> DeliverSm:
-    """The deliver_sm that answers `submit` with receipt `r`, addresses swapped.
+    """The deliver_sm that answers `submit` with receipt `r` in hlrd's dialect."""
+    return receipt_deliver_sm(
+        submit, receipt_text(r).encode("latin-1"), receipt_tlvs(r) + (vendor_tlvs or [])
+    )
 
-    Text longer than short_message's 254 octets goes in message_payload, as SMPP 3.4
-    §5.3.2.32 prescribes.
-    """
-    text = receipt_text(r).encode("latin-1")
-    tlvs = receipt_tlvs(r) + (vendor_tlvs or [])
+
+def receipt_deliver_sm(
+    submit: SubmitSm, text: bytes, tlvs: list[Tlv], esm_class: int = EsmClass.DELIVERY_RECEIPT
+) -> DeliverSm:
+    """A receipt's deliver_sm for `submit`, addresses swapped, whatever the text's
+    dialect. Text longer than short_message's 254 octets goes in message_payload, as
+    SMPP 3.4 §5.3.2.32 prescribes."""
     if len(text) > 254:
-        tlvs.append(Tlv(Tag.MESSAGE_PAYLOAD, text))
+        tlvs = [*tlvs, Tlv(Tag.MESSAGE_PAYLOAD, text)]
         text = b""
     return DeliverSm(
         source_addr_ton=submit.dest_addr_ton,
@@ -263,7 +268,7 @@ def receipt_pdu(submit: SubmitSm, r: Receipt, vendor_tlvs: list[Tlv] | None = No
         dest_addr_ton=submit.source_addr_ton,
         dest_addr_npi=submit.source_addr_npi,
         destination_addr=submit.source_addr,
-        esm_class=EsmClass.DELIVERY_RECEIPT,
+        esm_class=esm_class,
         short_message=text,
         tlvs=tlvs,
     )
