@@ -28,6 +28,7 @@ from ...domain.map_errors import MapError
 from ...domain.numbers import region_of_digits
 from ...domain.result import HlrAnswer
 from ..base import ProviderError
+from .problem import problem_type
 from .provider import OneRequestVendor, Request
 
 PATH = "/nis/v1/gnv"  # below base_url https://api.tyntec.com
@@ -174,23 +175,10 @@ def _refusal(status: int, body: bytes) -> str:
     name when it is a plain word (`DataNotParseable`) — never its `title` or
     `detail`, which are free text and may hold the number."""
     what = _HTTP_ERRORS.get(status, f"tyntec answered HTTP {status}")
-    kind = _problem_type(body)
+    kind = problem_type(body)
     return f"{what} [{kind}]" if kind else what
 
 
-def _problem_type(body: bytes) -> str | None:
-    try:
-        problem = json.loads(body)
-    except ValueError:
-        return None
-    kind = problem.get("type") if isinstance(problem, dict) else None
-    if not isinstance(kind, str):
-        return None
-    name = kind.rstrip("/").rsplit("/", 1)[-1]
-    return name if _PROBLEM_NAME.fullmatch(name) else None
-
-
-_PROBLEM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _HTTP_ERRORS = {
     400: "tyntec refused the request (HTTP 400)",
     401: "tyntec refused the credentials (HTTP 401): check api_key",

@@ -31,6 +31,7 @@ from ...domain.map_errors import MapError
 from ...domain.numbers import region_of_digits
 from ...domain.result import HlrAnswer
 from ..base import ProviderError
+from .problem import problem_type
 from .provider import OneRequestVendor, Request
 
 PATH = "/identity-insights/v1/requests"  # below base_url, https://api-eu.vonage.com
@@ -48,7 +49,6 @@ TOKEN_RENEW_S = 60  # renewed this long before exp: retries and clock skew still
 # Node SDK spells every code in lower case.
 _USABLE = frozenset({"OK", "PARTIAL_SUCCESS"})
 _SAFE_CODE = re.compile(r"[A-Z0-9_.]{1,48}")
-_SAFE_PROBLEM = re.compile(r"[a-z0-9-]{1,40}")
 
 
 class AppToken:
@@ -287,17 +287,5 @@ def _http_error(status: int, body: bytes) -> str:
     """The status's meaning and the problem `type` Vonage names (`#invalid-json`), which
     says what went wrong without the number a `detail` could repeat."""
     text = _HTTP_ERRORS.get(status, f"vonage answered HTTP {status}")
-    problem = _problem_type(body)
+    problem = problem_type(body)
     return f"{text} [{problem}]" if problem else text
-
-
-def _problem_type(body: bytes) -> str | None:
-    try:
-        d = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    kind = d.get("type") if isinstance(d, dict) else None
-    if not isinstance(kind, str):
-        return None
-    tail = kind.rsplit("#", 1)[-1] if "#" in kind else kind.rstrip("/").rsplit("/", 1)[-1]
-    return tail if _SAFE_PROBLEM.fullmatch(tail) else None
