@@ -12,15 +12,17 @@ import ipaddress
 import os
 import tomllib
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import phonenumbers
 
 from .domain.decision import Policy
 from .domain.result import Zone
+from .upstream.http.json_mapping import JsonMapping
+from .upstream.http.json_mapping import parse_mapping as parse_json_mapping
 from .upstream.receipt_mapping import PRESETS, ReceiptMapping, parse_mapping
 
 
@@ -65,7 +67,7 @@ class SmppProviderConfig:
 
 
 # HTTP vendor adapters (hlrd/upstream/http/<type>.py) and where each answers.
-HTTP_PROVIDER_TYPES = ("hlr_lookups", "infobip", "tyntec", "camara", "vonage")
+HTTP_PROVIDER_TYPES = ("hlr_lookups", "infobip", "tyntec", "camara", "vonage", "generic_json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,8 @@ class HttpProviderConfig:
     # fill (the first lookup of a batch waits at most this).
     batch_size: int = 1000
     batch_wait_s: float = 0.005
+    # generic_json: what to send and where the answer's fields are (docs/vendors/generic-json.md)
+    mapping: JsonMapping | None = None
 
 
 ProviderConfig = SmppProviderConfig | HttpProviderConfig
@@ -476,10 +480,35 @@ def _receipt_mapping(t: _Table) -> ReceiptMapping | None:
         return None
     if not custom:
         raise ConfigError(f'{t.key("receipt_mapping")}: only with receipt_dialect = "custom"')
+    return _parsed(t, "receipt_mapping", parse_mapping, raw)
+
+
+_M = TypeVar("_M")
+
+
+def _json_mapping(t: _Table, kind: str) -> JsonMapping | None:
+    """`mapping` for a generic_json provider, and only for one."""
+    raw = t.get("mapping", None)
+    if kind != "generic_json":
+        if raw is not None:
+            raise ConfigError(f'{t.key("mapping")}: only for type = "generic_json"')
+        return None
+    if raw is None:
+        raise ConfigError(
+            f"{t.key('mapping')}: generic_json needs [upstream.providers.mapping] "
+            "(what to send, where the fields are: docs/vendors/generic-json.md)"
+        )
+    return _parsed(t, "mapping", parse_json_mapping, raw)
+
+
+def _parsed(t: _Table, name: str, parse: Callable[[Any], _M], raw: Any) -> _M:
+    """A table read by a pure parser whose ValueError names the key below it."""
     try:
-        return parse_mapping(raw)
+        return parse(raw)
     except ValueError as exc:
-        raise ConfigError(f"{t.key('receipt_mapping')}.{str(exc).lstrip('.')}") from None
+        detail = str(exc)
+        joint = "" if detail.startswith(":") else "."
+        raise ConfigError(f"{t.key(name)}{joint}{detail}") from None
 
 
 def _http_provider(t: _Table, name: str, kind: str, env: Mapping[str, str]) -> HttpProviderConfig:
@@ -506,9 +535,13 @@ def _http_provider(t: _Table, name: str, kind: str, env: Mapping[str, str]) -> H
         private_key=_private_key(t, env),
         batch_size=t.get_int("batch_size", 1000, 1, 1000),
         batch_wait_s=t.get_float("batch_wait_s", 0.005, 0.0, 1.0),
+        mapping=_json_mapping(t, kind),
     )
-    if not cfg.api_key:
+    needed = {"api_key"} if cfg.mapping is None else cfg.mapping.secrets_used
+    if "api_key" in needed and not cfg.api_key:
         raise ConfigError(f"{t.key('api_key')}: the vendor's API key (or api_key_env)")
+    if "api_secret" in needed and not cfg.api_secret:
+        raise ConfigError(f"{t.key('api_secret')}: the mapping sends {{api_secret}}: give it")
     if kind == "vonage" and not cfg.private_key:
         raise ConfigError(
             f"{t.key('private_key')}: Vonage signs with the application's private key "

@@ -53,7 +53,8 @@ cat <<TXT
     SMPP       127.0.0.1:2776          (system_id callcenter, password cc-pass)
     simulator  SMPP 127.0.0.1:2775, HTTP http://127.0.0.1:8081 (and its vendor imitations)
     routes     DE -> CAMARA, FR ES IT NL BE -> Infobip, GB -> Vonage, US CA BR MX -> tyntec,
-               the rest -> the SMPP simulator, then hlr-lookups.com (config/hlrd.toml)
+               JP AU SG -> a generic JSON mapping, the rest -> the SMPP simulator, then
+               hlr-lookups.com (config/hlrd.toml)
 
   Try:
     curl 'http://127.0.0.1:8080/v1/check/+48600000003?format=digit'   # roaming in Egypt -> 1

@@ -9,10 +9,41 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from aiohttp import web
 
 from .scenario import Scenario, msisdn_of
+
+# This API in the terms of hlrd's generic_json adapter (docs/vendors/generic-json.md,
+# example 1, which a test holds equal to it): what `make run` and tests configure.
+GENERIC_JSON_MAPPING: dict[str, Any] = {
+    "request": {"method": "GET", "path": "/v1/hlr/{msisdn}", "auth": "none"},
+    "fields": {
+        "number": {"path": "msisdn"},
+        "map_error": {"path": "map_error"},
+        "imsi": {"path": "imsi"},
+        "mccmnc": {"path": "mccmnc"},
+        "home_mccmnc": {"path": "home_mccmnc"},
+        "serving_mccmnc": {"path": "serving_mccmnc"},
+        "msc": {"path": "msc"},
+        "roaming": {"path": "roaming"},
+        "roaming_country": {"path": "roaming_country"},
+        "ported": {"path": "ported"},
+        "status": {
+            "path": "status",
+            "map": {
+                "live": "connected",
+                "absent": "absent",
+                "unknown": "unknown_subscriber",
+                "barred": "barred",
+                "not_provisioned": "not_provisioned",
+                "system_failure": "system_failure",
+            },
+        },
+    },
+    "invalid_number": {"statuses": [400], "path": "error", "values": ["invalid_msisdn"]},
+}
 
 
 def make_app(

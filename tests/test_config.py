@@ -224,11 +224,20 @@ def test_auth_tokens_env_missing_variable_is_named() -> None:
 def test_shipped_config_loads() -> None:
     cfg = load_config(SHIPPED, env={})
     names = [p.name for p in cfg.providers]
-    assert names == ["simulator", "hlr_lookups", "infobip", "tyntec", "camara_de", "vonage"]
+    assert names == [
+        "simulator",
+        "hlr_lookups",
+        "infobip",
+        "tyntec",
+        "camara_de",
+        "vonage",
+        "generic_json",
+    ]
     assert {r.name: r.providers[0] for r in cfg.routes} == {
         "germany": "camara_de",
         "western-europe": "infobip",
         "uk": "vonage",
+        "asia-pacific": "generic_json",
         "americas": "tyntec",
     }
     p = cfg.providers[0]

@@ -30,6 +30,14 @@ def test_every_configurable_type_has_an_adapter_and_an_imitation() -> None:
         assert demo_provider(kind, 1)["type"] == kind
 
 
+def test_the_generic_json_mapping_of_the_simulators_api_is_the_documented_one() -> None:
+    from simulator.http_api import GENERIC_JSON_MAPPING
+
+    from .test_generic_json import example_mapping
+
+    assert example_mapping(0) == GENERIC_JSON_MAPPING
+
+
 def test_the_demo_configs_vonage_key_is_the_imitations() -> None:
     from simulator.vendors.vonage import DEMO_PRIVATE_KEY
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from ..config import Config, HttpProviderConfig
 from ..metrics import Metrics
+from .http import generic_json
 from .http.camara import Camara
 from .http.hlr_lookups import HlrLookups
 from .http.infobip import Infobip
@@ -21,6 +22,7 @@ VENDORS: dict[str, Callable[[HttpProviderConfig], Vendor]] = {
     "tyntec": lambda cfg: Tyntec(cfg.api_key),
     "camara": lambda cfg: Camara(cfg),
     "vonage": lambda cfg: Vonage(cfg.api_key, cfg.private_key),
+    "generic_json": lambda cfg: generic_json.vendor(cfg, cfg.mapping),
 }
 
 AnyProvider = SmppProvider | HttpProvider

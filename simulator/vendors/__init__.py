@@ -4,6 +4,7 @@ error statuses (docs/vendors/), from the same scenario as the SMPP side."""
 
 from typing import Any
 
+from ..http_api import GENERIC_JSON_MAPPING
 from . import camara, hlr_lookups, infobip, tyntec, vonage
 
 
@@ -29,5 +30,7 @@ def demo_provider(kind: str, http_port: int, host: str = "127.0.0.1") -> dict[st
             "api_key": vonage.DEMO_APPLICATION_ID,
             "private_key": vonage.DEMO_PRIVATE_KEY,
         },
+        # The simulator's own JSON API, described to the generic adapter.
+        "generic_json": {"base_url": root, "mapping": GENERIC_JSON_MAPPING},
     }
     return {"name": kind, "type": kind, **entries[kind]}
