@@ -25,12 +25,13 @@ from hlrd.config import HttpProviderConfig
 from hlrd.upstream.base import ProviderError
 from hlrd.upstream.factory import VENDORS
 from hlrd.upstream.http.infobip import Infobip
+from hlrd.upstream.http.json_mapping import parse_mapping
 from hlrd.upstream.http.provider import HttpProvider, OneRequestVendor
 from simulator.vendors import demo_provider
 
 from .procs import http_simulator
 
-ONE_BY_ONE = ("hlr_lookups", "tyntec", "vonage", "camara")
+ONE_BY_ONE = ("hlr_lookups", "tyntec", "vonage", "camara", "generic_json")
 CONCURRENCY = 32
 LOOKUPS = 3000  # per run and path
 INFOBIP_IN_FLIGHT = 2000  # lookups in flight: two full batches of 1,000
@@ -42,6 +43,8 @@ PACED_SECONDS = 3.0
 def _cfg(kind: str, port: int, **changes: Any) -> HttpProviderConfig:
     settings = {**demo_provider(kind, port), "tps": 100_000, "pool_size": CONCURRENCY}
     settings.update(changes)
+    if "mapping" in settings:  # the configuration's table, parsed as at load
+        settings["mapping"] = parse_mapping(settings["mapping"])
     return HttpProviderConfig(**settings)
 
 
