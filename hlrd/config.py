@@ -98,6 +98,8 @@ class HttpProviderConfig:
     # fill (the first lookup of a batch waits at most this).
     batch_size: int = 1000
     batch_wait_s: float = 0.005
+    # Vonage: the purpose the application was approved for (empty: the Playground's)
+    purpose: str = ""
     # generic_json: what to send and where the answer's fields are (docs/vendors/generic-json.md)
     mapping: JsonMapping | None = None
 
@@ -536,6 +538,7 @@ def _http_provider(t: _Table, name: str, kind: str, env: Mapping[str, str]) -> H
         batch_size=t.get_int("batch_size", 1000, 1, 1000),
         batch_wait_s=t.get_float("batch_wait_s", 0.005, 0.0, 1.0),
         mapping=_json_mapping(t, kind),
+        purpose=t.get_str("purpose", "", max_len=100),
     )
     needed = {"api_key"} if cfg.mapping is None else cfg.mapping.secrets_used
     if "api_key" in needed and not cfg.api_key:

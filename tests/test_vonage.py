@@ -713,3 +713,18 @@ def test_the_insights_asked_are_those_the_adapter_reads() -> None:
         "roaming",
         "reachability",
     }
+
+
+def test_the_purpose_the_application_was_approved_for_is_sent() -> None:
+    """Production applications are approved for their own purpose, not the Playground's."""
+    from hlrd.config import parse_config
+    from hlrd.upstream.factory import VENDORS
+    from simulator.vendors import demo_provider
+
+    provider = {**demo_provider("vonage", 1), "purpose": "CustomerCareOutreach"}
+    cfg = parse_config({"upstream": {"providers": [provider]}}).providers[0]
+    assert isinstance(cfg, HttpProviderConfig)
+    vendor = VENDORS["vonage"](cfg)
+    assert isinstance(vendor, Vonage)
+    body = vendor.request(AT_HOME, "l1").body
+    assert isinstance(body, bytes) and json.loads(body)["purpose"] == "CustomerCareOutreach"

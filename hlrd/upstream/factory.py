@@ -12,7 +12,7 @@ from .http.hlr_lookups import HlrLookups
 from .http.infobip import Infobip
 from .http.provider import HttpProvider, Vendor
 from .http.tyntec import Tyntec
-from .http.vonage import Vonage
+from .http.vonage import DEFAULT_PURPOSE, Vonage
 from .smpp_provider import SmppProvider
 
 # An HTTP provider's `type` -> its vendor adapter (config.HTTP_PROVIDER_TYPES).
@@ -21,7 +21,7 @@ VENDORS: dict[str, Callable[[HttpProviderConfig], Vendor]] = {
     "infobip": lambda cfg: Infobip(cfg.api_key, cfg.batch_size, cfg.batch_wait_s),
     "tyntec": lambda cfg: Tyntec(cfg.api_key),
     "camara": lambda cfg: Camara(cfg),
-    "vonage": lambda cfg: Vonage(cfg.api_key, cfg.private_key),
+    "vonage": lambda cfg: Vonage(cfg.api_key, cfg.private_key, cfg.purpose or DEFAULT_PURPOSE),
     "generic_json": lambda cfg: generic_json.vendor(cfg, cfg.mapping),
 }
 
