@@ -9,7 +9,7 @@ import json
 import sys
 from typing import Any
 
-from . import __version__, cache_cli
+from . import __version__, cache_cli, lists_cli
 from .config import Config, ConfigError, load_config
 from .daemon import Daemon, ListenError
 from .domain.numbers import InvalidNumber
@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("number")
         c.add_argument("--config", default=DEFAULT_CONFIG)
     cache_cli.add_parser(sub, DEFAULT_CONFIG)
+    lists_cli.add_parser(sub, DEFAULT_CONFIG)
     cfg = sub.add_parser("config", help="configuration tools")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
     chk = cfg_sub.add_parser("check", help="validate a config file")
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging("json", "WARNING")
     if args.command == "cache":
         return cache_cli.run(config, args)
+    if args.command == "lists":
+        return lists_cli.run(config, args)
     return asyncio.run(_one_shot(config, args.number, args.command == "check"))
 
 

@@ -214,3 +214,43 @@ def test_a_missing_file_is_named(files: ListFiles, tmp_path: Path) -> None:
     with pytest.raises(ListError, match=r"nothing\.txt"):
         files.import_file("own", tmp_path / "nothing.txt", ReadOptions("lines"))
     assert json.dumps(files.names()) == "[]" and not os.path.exists(files.directory / "own.json")
+
+
+def _hlrd(tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    config = tmp_path / "hlrd.toml"
+    config.write_text('[[upstream.providers]]\nname = "sim"\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "hlrd", "lists", *args, "--config", str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_hlrd_lists_imports_shows_and_removes_as_an_operator_runs_it(tmp_path: Path) -> None:
+    tps = _write(tmp_path, "tps.txt", "07700900123 \n02079460000 \nbad record  \n")
+    code, out, _ = _hlrd(tmp_path, "import", "tps", str(tps), "--format", "tps", "--version", "v7")
+    imported = json.loads(out)
+    assert code == 0
+    assert {k: imported[k] for k in ("name", "version", "rows", "invalid", "numbers", "stale")} == {
+        "name": "tps",
+        "version": "v7",
+        "rows": 3,
+        "invalid": 1,
+        "numbers": 2,
+        "stale": False,
+    }
+    code, out, _ = _hlrd(tmp_path, "show")
+    assert code == 0 and [x["name"] for x in json.loads(out)["lists"]] == ["tps"]
+    assert "07700900123" not in out
+    code, _, err = _hlrd(tmp_path, "import", "Bad Name", str(tps))
+    assert code == 2 and "is not a list name" in err
+    code, out, _ = _hlrd(tmp_path, "remove", "tps")
+    assert code == 0 and json.loads(_hlrd(tmp_path, "show")[1]) == {"lists": []}

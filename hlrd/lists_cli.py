@@ -1,0 +1,75 @@
+"""`hlrd lists import|show|remove`: do-not-call lists on the daemon's files.
+
+An import reads the registry file, writes the list beside the store (keyed hashes
+only) and prints what it is; a running daemon takes it on its next reload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .compliance.list_formats import FORMATS, ReadOptions
+from .compliance.list_key import ListKeyer
+from .compliance.lists import ListError, ListFiles, info_json
+from .config import Config
+from .store.base import StoreError
+from .store.keys import load_key
+
+
+def add_parser(sub: Any, default_config: str) -> None:
+    lists = sub.add_parser("lists", help="do-not-call lists: import a registry file, show, remove")
+    ls = lists.add_subparsers(dest="lists_command", required=True)
+    imp = ls.add_parser("import", help="import (or replace) a list from a file")
+    imp.add_argument("name", help="the list's name, e.g. tps, us_dnc, rpo, own")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--format", choices=FORMATS, default="lines")
+    imp.add_argument("--region", default="", help="national numbers' country (TPS: GB, ...)")
+    imp.add_argument("--column", default="", help="csv: header name or 1-based position")
+    imp.add_argument("--delimiter", default="", help="csv: , ; or a tab (found when absent)")
+    imp.add_argument("--version", default="", help="the registry's own version or date")
+    imp.add_argument(
+        "--max-age-days", type=float, default=None, help="stale after (TPS 28, FTC 31, RPO 15)"
+    )
+    imp.add_argument("--change", choices=("add", "delete"), default="", help="a change list")
+    show = ls.add_parser("show", help="each list: size, version, age, freshness")
+    rm = ls.add_parser("remove", help="remove a list")
+    rm.add_argument("name")
+    for p in (imp, show, rm):
+        p.add_argument("--config", default=default_config)
+
+
+def list_files(config: Config) -> ListFiles:
+    return ListFiles(Path(config.store.data_dir) / "lists", ListKeyer(load_key(config.store)))
+
+
+def run(config: Config, args: argparse.Namespace) -> int:
+    try:
+        files = list_files(config)
+        now = files.clock()
+        if args.lists_command == "import":
+            info = files.import_file(
+                args.name,
+                args.file,
+                ReadOptions(args.format, args.region, args.column, args.delimiter),
+                version=args.version,
+                max_age_days=args.max_age_days,
+                change=args.change,
+                default_region=config.numbers.default_region,
+            )
+            print(json.dumps(info_json(info, now), indent=2))
+        elif args.lists_command == "show":
+            shown = [info_json(loaded.info, now) for loaded in files.load_all().values()]
+            print(json.dumps({"lists": shown}, indent=2))
+        elif not files.remove(args.name):
+            print(f"hlrd: no list named {args.name!r}", file=sys.stderr)
+            return 2
+        else:
+            print(json.dumps({"removed": args.name}))
+    except (ListError, StoreError) as exc:
+        print(f"hlrd: {exc}", file=sys.stderr)
+        return 2
+    return 0
