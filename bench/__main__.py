@@ -29,6 +29,7 @@ SCENARIOS = [
     "http_check_cached",
     "http_check_store",
     "http_upstream",
+    "lists",
     "store",
     "smpp_frontend",
     "abuse",

@@ -78,11 +78,21 @@ def read_numbers(
 
 
 def _lines(text: IO[str]) -> Iterator[str]:
+    """Lines read a megabyte at a time (a registry has tens of millions: one
+    readline() each costs more than the rest of the row's work). A line longer than
+    _MAX_LINE is no row: it is dropped whole, not held."""
+    carry = ""
     while True:
-        line = text.readline(_MAX_LINE)
-        if not line:
-            return
-        yield line
+        chunk = text.read(1 << 20)
+        if not chunk:
+            break
+        lines = (carry + chunk).split("\n")
+        carry = lines.pop()
+        if len(carry) > _MAX_LINE:
+            carry = ""
+        yield from lines
+    if carry:
+        yield carry
 
 
 def _csv_numbers(

@@ -29,7 +29,9 @@ class NationalNumbers:
 
     def e164(self, raw: str) -> str | None:
         """E.164 digits (no '+'), or None for what is not a number."""
-        s = raw.strip().translate(_SEPARATORS)
+        s = raw.strip()
+        if not s.isdigit():  # the common case (digits alone) skips the separators
+            s = s.translate(_SEPARATORS)
         if s.startswith("+"):
             digits = s[1:]
         elif s.startswith("00"):
