@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from . import __version__, cache_cli, lists_cli
+from .compliance.lists import ListError
 from .config import Config, ConfigError, load_config
 from .daemon import Daemon, ListenError
 from .domain.numbers import InvalidNumber
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(lg.format, lg.level, max_line_bytes=lg.max_line_bytes)
         try:
             asyncio.run(Daemon(config).run_until_signalled())
-        except (ListenError, StoreError) as exc:
+        except (ListenError, StoreError, ListError) as exc:
             print(f"hlrd: {exc}", file=sys.stderr)
             return 2
         return 0

@@ -254,6 +254,15 @@ class BreakerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ListsConfig:
+    """`[lists]`: the do-not-call lists in <data_dir>/lists (hlrd lists import)."""
+
+    enabled: bool = True
+    reload_s: float = 5.0  # how often the list files are looked at for a new import
+    stale: str = "block"  # a list past its freshness limit: "block" every number, or "warn"
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """`[[upstream.routes]]`: numbers of these countries or E.164 prefixes go to these
     providers, in this order (the next one when one fails or its circuit is open)."""
@@ -279,6 +288,7 @@ class Config:
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
     # A number no route claims goes to every provider in configured order.
     routes: tuple[Route, ...] = ()
+    lists: ListsConfig = field(default_factory=ListsConfig)
 
 
 # -- validation helpers --------------------------------------------------------------
@@ -716,6 +726,7 @@ def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> 
     li.done()
     store = _store(_Table(top.get("store", {}), "store"), env)
     cache = _cache(_Table(top.get("cache", {}), "cache"))
+    lists = _lists(_Table(top.get("lists", {}), "lists"))
     top.done()
     return Config(
         providers,
@@ -730,7 +741,18 @@ def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> 
         cache,
         breaker,
         routes,
+        lists,
     )
+
+
+def _lists(t: _Table) -> ListsConfig:
+    cfg = ListsConfig(
+        enabled=t.get_bool("enabled", True),
+        reload_s=t.get_float("reload_s", 5.0, 0.1, 3600.0),
+        stale=t.get_str("stale", "block", choices=("block", "warn")),
+    )
+    t.done()
+    return cfg
 
 
 def _routes(raw: Any, providers: set[str]) -> tuple[Route, ...]:

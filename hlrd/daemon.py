@@ -27,6 +27,7 @@ from typing import Any
 import structlog
 
 from .cache.answers import AnswerCache
+from .compliance.gate import ListGate
 from .config import Config
 from .fd_limits import fit_connection_caps, raise_fd_limit
 from .frontends.http_api import make_app
@@ -38,7 +39,7 @@ from .runtime import tune_gc
 from .service import LookupService
 from .store.base import AnswerStore
 from .store.factory import open_store
-from .store.keys import open_keyer
+from .store.keys import NumberKeyer, load_key
 from .upstream.factory import build_providers
 
 log = structlog.get_logger("hlrd")
@@ -59,6 +60,7 @@ class Daemon:
         self.http_port = 0
         self.store: AnswerStore | None = None
         self._key_filter: asyncio.Task[None] | None = None
+        self._list_watch: asyncio.Task[None] | None = None
         self._loop_errors = LoopErrorLog()
         self._previous_loop_handler: LoopHandler | None = None
 
@@ -74,13 +76,21 @@ class Daemon:
             raise_fd_limit(),
             cfg.limits.fd_reserve,
         )
+        if cfg.cache.enabled or cfg.lists.enabled:
+            secret = await asyncio.to_thread(load_key, cfg.store)
         if cfg.cache.enabled:
             # Before anything listens: a store that cannot be opened ends the start
             # with its message (StoreError), not with a daemon that forgets.
-            keyer = await open_keyer(cfg.store)
+            keyer = NumberKeyer(secret)
             self.store = await open_store(cfg.store, key_check=keyer.check())
             self.cache.store, self.cache.keyer = self.store, keyer.key
             self._key_filter = asyncio.create_task(self.cache.load_key_filter())
+        if cfg.lists.enabled:
+            # Likewise the lists: a daemon that cannot read them would call listed people.
+            gate = ListGate.for_data_dir(cfg.store.data_dir, secret, self.metrics, cfg.lists.stale)
+            await gate.load()
+            self.service.gate = gate
+            self._list_watch = asyncio.create_task(gate.watch(cfg.lists.reload_s))
         for p in self.providers:
             await p.start()
         app = make_app(self.service, self.metrics, cfg.http.auth_tokens)
@@ -125,10 +135,11 @@ class Daemon:
             await self.smpp_server.stop()
         if self.http is not None:
             await self.http.stop()
-        if self._key_filter is not None:
-            self._key_filter.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._key_filter
+        for task in (self._key_filter, self._list_watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         if self.store is not None:
             await self.store.close()  # what is queued is written first
             self.store = None

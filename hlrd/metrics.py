@@ -231,6 +231,26 @@ class Metrics:
         self.retries = Counter(
             "hlrd_upstream_retries", "Lookups resent after a link loss", ["provider"], registry=r
         )
+        self.list_numbers = Gauge(
+            "hlrd_list_numbers", "Numbers on each do-not-call list", ["list"], registry=r
+        )
+        self.list_age = Gauge(
+            "hlrd_list_age_seconds",
+            "Since each do-not-call list was imported in full",
+            ["list"],
+            registry=r,
+        )
+        self.list_stale = Gauge(
+            "hlrd_list_stale", "1 while a list is past its freshness limit", ["list"], registry=r
+        )
+        self.list_hits = Counter(
+            "hlrd_list_hits", "Checks a do-not-call list blocked", ["list"], registry=r
+        )
+        self.list_reload_failures = Counter(
+            "hlrd_list_reload_failures",
+            "List files that could not be loaded (the lists in memory were kept)",
+            registry=r,
+        )
         self.decisions = Counter(
             "hlrd_decisions",
             "Call decisions by verdict and reason",

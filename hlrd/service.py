@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from .cache.answers import AnswerCache
+from .compliance.gate import ListGate, Screened
 from .config import Config
 from .domain.decision import Decision, decide, decision_inputs
 from .domain.derive import derive
@@ -139,6 +140,7 @@ class LookupService:
         self.config = config
         self.providers = list(providers)
         self.router = Router(self.providers, config.routes)
+        self.gate: ListGate | None = None  # the do-not-call lists, when the daemon has them
         self.metrics = metrics
         self.cache = cache
         self.breakers: dict[str, CircuitBreaker] = {}
@@ -516,6 +518,16 @@ class LookupService:
         for counter in known[1]:
             counter.inc()
         return known[0]
+
+    def screen(self, msisdn: Msisdn) -> Screened | None:
+        """What the do-not-call lists say (None: no lists). A block is counted as a
+        decision: it is one, made before any lookup."""
+        if self.gate is None:
+            return None
+        screened = self.gate.screen(msisdn.e164)
+        for reason in screened.blocked:
+            self.metrics.pending(self.metrics.decisions, "block", reason.split(":")[0]).inc()
+        return screened
 
     async def check(self, msisdn: Msisdn, lookup_id: str | None = None) -> Check:
         result = await self.lookup(msisdn, lookup_id)

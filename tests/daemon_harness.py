@@ -5,12 +5,17 @@ from __future__ import annotations
 import copy
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from hlrd.compliance.list_formats import ReadOptions
+from hlrd.compliance.list_key import ListKeyer
+from hlrd.compliance.lists import ListFiles
 from hlrd.config import parse_config
 from hlrd.daemon import Daemon
+from hlrd.store.keys import load_key
 from simulator.controller import Simulator
 
 from .data_dirs import DATA_ENV
@@ -83,3 +88,13 @@ async def running_daemon(
             yield daemon, http
     finally:
         await daemon.stop()
+
+
+def import_list(data: dict[str, Any], directory: Path, name: str, *numbers: str) -> None:
+    """A do-not-call list of these numbers (E.164 digits), imported as `hlrd lists
+    import` would into the data directory and under the key the daemon of `data` uses."""
+    cfg = parse_config(data, env=DATA_ENV())
+    files = ListFiles(Path(cfg.store.data_dir) / "lists", ListKeyer(load_key(cfg.store)))
+    path = directory / f"{name}.txt"
+    path.write_text("".join(f"+{n}\n" for n in numbers))
+    files.import_file(name, path, ReadOptions("lines"))

@@ -272,10 +272,21 @@ async def _lookup(request: web.Request) -> web.StreamResponse:
 
 
 async def _check(request: web.Request) -> web.StreamResponse:
+    service = request.app[SERVICE_KEY]
+    warnings: list[str] = []
+    if service.gate is not None:  # the lists first: a listed number costs no lookup
+        msisdn = _normalize(request)
+        if not isinstance(msisdn, Msisdn):
+            return msisdn
+        screened = service.screen(msisdn)
+        if screened is not None and screened.blocked:
+            return _listed(request, screened.blocked)
+        if screened is not None:
+            warnings = list(screened.warnings)
     result = await _looked_up(request)
     if not isinstance(result, LookupResult):
         return result
-    d = request.app[SERVICE_KEY].decide(result)
+    d = service.decide(result)
     if digit_mode(request):
         headers = {"Content-Type": "text/plain; charset=utf-8"}  # what text= would set
         if result.cache.hit:
@@ -287,10 +298,28 @@ async def _check(request: web.Request) -> web.StreamResponse:
                 "decision": d.verdict.value,
                 "call": d.call,
                 "reasons": list(d.reasons),
+                "warnings": warnings,
                 "lookup": result.to_dict(),
+                "lookup_skipped": None,
             }
         ),
         result,
+    )
+
+
+def _listed(request: web.Request, reasons: tuple[str, ...]) -> web.Response:
+    """A number the lists block: the answer, without a lookup (and why none ran)."""
+    if digit_mode(request):
+        return web.Response(body=b"1", headers={"Content-Type": "text/plain; charset=utf-8"})
+    return web.json_response(
+        {
+            "decision": "block",
+            "call": False,
+            "reasons": list(reasons),
+            "warnings": [],
+            "lookup": None,
+            "lookup_skipped": "blocked by a do-not-call list before any lookup",
+        }
     )
 
 

@@ -1,0 +1,134 @@
+"""The list gate: what the do-not-call lists say of a number, before anything is paid.
+
+A number on a list is blocked without a lookup (a paid lookup of a number nobody may
+call is money spent for nothing); a list past its freshness limit blocks every
+number (`[lists] stale = "block"`, the default: washing against a stale registry is
+itself the breach) or is reported beside the decision (`"warn"`).
+
+The daemon's lists follow their files: `watch` looks at the list descriptions every
+`reload_s` and, when an import changed them, loads them all off the event loop and
+swaps them in whole. A list that fails to load leaves the lists in memory as they
+were (logged and counted): a broken file must never mean an empty list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from ..metrics import Metrics
+from .list_key import ListKeyer
+from .lists import ListError, ListFiles, ListInfo, Lists
+
+log = structlog.get_logger("hlrd.lists")
+
+
+@dataclass(frozen=True, slots=True)
+class Screened:
+    blocked: tuple[str, ...]  # reasons: listed:<name>, list_stale:<name>
+    warnings: tuple[str, ...] = ()  # list_stale:<name> under stale = "warn"
+
+
+CLEAR = Screened(())
+# Reasons the gate gives (hlrd_decisions_total{verdict="block"}), beside decide()'s.
+REASONS = ("listed", "list_stale")
+
+
+class ListGate:
+    def __init__(
+        self,
+        files: ListFiles,
+        metrics: Metrics,
+        stale: str = "block",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.files = files
+        self.lists = Lists()
+        self._metrics = metrics
+        self._block_stale = stale == "block"
+        self._clock = clock
+        self._seen: tuple[tuple[str, int], ...] = ()
+        self._stale_names: tuple[str, ...] = ()
+        self._stale_checked = -1e18
+        for reason in REASONS:  # the series exist before the first block
+            metrics.touch(metrics.decisions, "block", reason)
+
+    @classmethod
+    def for_data_dir(
+        cls, data_dir: str, secret: bytes, metrics: Metrics, stale: str = "block"
+    ) -> ListGate:
+        return cls(ListFiles(Path(data_dir) / "lists", ListKeyer(secret)), metrics, stale)
+
+    async def load(self) -> None:
+        """Every list from its files (ListError: none replaced)."""
+        seen = await asyncio.to_thread(self._signature)
+        loaded = await asyncio.to_thread(self.files.load_all)
+        self.lists.replace(loaded)
+        self._seen = seen
+        self._stale_checked = -1e18
+        m = self._metrics
+        for name, one in loaded.items():
+            m.list_numbers.labels(name).set(len(one.numbers))
+            m.list_age.labels(name).set_function(functools.partial(self._age, one.info))
+            m.list_stale.labels(name).set_function(functools.partial(self._is_stale, one.info))
+            m.touch(m.list_hits, name)
+        log.info("lists.loaded", lists={n: len(x.numbers) for n, x in loaded.items()})
+
+    async def watch(self, interval_s: float) -> None:
+        """Reload when an import changed the files (runs until cancelled)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            await self.reload_if_changed()
+
+    async def reload_if_changed(self) -> bool:
+        """Load the lists again if their files changed; a failure keeps what is loaded."""
+        try:
+            if await asyncio.to_thread(self._signature) == self._seen:
+                return False
+            await self.load()
+            return True
+        except (ListError, OSError) as exc:
+            self._metrics.list_reload_failures.inc()
+            log.error("lists.reload_failed", error=str(exc))
+            return False
+
+    def _age(self, info: ListInfo) -> float:
+        return info.age_s(self._clock())
+
+    def _is_stale(self, info: ListInfo) -> float:
+        return float(info.stale(self._clock()))
+
+    def screen(self, e164: str) -> Screened:
+        lists = self.lists
+        if not len(lists):
+            return CLEAR
+        hits = lists.hits(self.files.keyer.key(e164))
+        stale = self._stale()
+        for name in hits:
+            self._metrics.child(self._metrics.list_hits, name).inc()
+        blocked = [f"listed:{name}" for name in hits]
+        stale_reasons = tuple(f"list_stale:{name}" for name in stale)
+        if self._block_stale:
+            return Screened((*blocked, *stale_reasons)) if blocked or stale else CLEAR
+        return Screened(tuple(blocked), stale_reasons)
+
+    def _stale(self) -> tuple[str, ...]:
+        """Stale lists, worked out at most once a second (every check asks)."""
+        now = self._clock()
+        if now - self._stale_checked >= 1.0:
+            self._stale_names = tuple(i.name for i in self.lists.infos() if i.stale(now))
+            self._stale_checked = now
+        return self._stale_names
+
+    def _signature(self) -> tuple[tuple[str, int], ...]:
+        """The descriptions' names and change times: an import replaces one."""
+        directory = self.files.directory
+        if not directory.is_dir():
+            return ()
+        return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in directory.glob("*.json")))
