@@ -107,6 +107,14 @@ def test_uk_tps_fixed_records_one_a_line_or_back_to_back(files: ListFiles, tmp_p
     )
     assert a.numbers == b.numbers == 3 and a.max_age_days == 28
     assert _listed(files, "ctps", "447700900123", "442079460000", "441632960001") == [True] * 3
+    # The "with spaces" layout: a 5-character dialling code, a 7-character remainder
+    # (the TPS's own examples, docs/registries.md).
+    spaced = _write(tmp_path, "spaced.txt", "0207 3787244\r\n07860 338653\r\n01635 506160\r\n")
+    c = files.import_file("tps_spaced", spaced, ReadOptions("tps"))
+    assert (c.numbers, c.invalid) == (3, 0)
+    assert (
+        _listed(files, "tps_spaced", "442073787244", "447860338653", "441635506160") == [True] * 3
+    )
 
 
 def test_us_ftc_full_list_and_its_change_lists(files: ListFiles, tmp_path: Path) -> None:
