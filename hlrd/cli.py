@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("--config", default=DEFAULT_CONFIG)
     cache_cli.add_parser(sub, DEFAULT_CONFIG)
     lists_cli.add_parser(sub, DEFAULT_CONFIG)
+    lists_cli.add_dnc_parser(sub, DEFAULT_CONFIG)
     cfg = sub.add_parser("config", help="configuration tools")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
     chk = cfg_sub.add_parser("check", help="validate a config file")
@@ -117,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         return cache_cli.run(config, args)
     if args.command == "lists":
         return lists_cli.run(config, args)
+    if args.command == "dnc":
+        return lists_cli.run_dnc(config, args)
     return asyncio.run(_one_shot(config, args.number, args.command == "check"))
 
 

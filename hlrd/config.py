@@ -260,6 +260,8 @@ class ListsConfig:
     enabled: bool = True
     reload_s: float = 5.0  # how often the list files are looked at for a new import
     stale: str = "block"  # a list past its freshness limit: "block" every number, or "warn"
+    # A dialer's dispositions that put the number on the own list (VICIdial: DNC).
+    dnc_dispositions: tuple[str, ...] = ("DNC",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -750,6 +752,9 @@ def _lists(t: _Table) -> ListsConfig:
         enabled=t.get_bool("enabled", True),
         reload_s=t.get_float("reload_s", 5.0, 0.1, 3600.0),
         stale=t.get_str("stale", "block", choices=("block", "warn")),
+        dnc_dispositions=t.get_strs("dnc_dispositions")
+        if "dnc_dispositions" in t.data
+        else ("DNC",),
     )
     t.done()
     return cfg

@@ -1,4 +1,5 @@
-"""`hlrd lists import|show|remove`: do-not-call lists on the daemon's files.
+"""`hlrd lists import|show|remove` and `hlrd dnc add|remove|show`: do-not-call lists
+on the daemon's files.
 
 An import reads the registry file, writes the list beside the store (keyed hashes
 only) and prints what it is; a running daemon takes it on its next reload.
@@ -9,13 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from .compliance.list_formats import FORMATS, ReadOptions
 from .compliance.list_key import ListKeyer
 from .compliance.lists import ListError, ListFiles, info_json
+from .compliance.own_list import OwnList, OwnListFull
 from .config import Config
+from .domain.numbers import InvalidNumber, normalize
 from .store.base import StoreError
 from .store.keys import load_key
 
@@ -40,6 +44,49 @@ def add_parser(sub: Any, default_config: str) -> None:
     rm.add_argument("name")
     for p in (imp, show, rm):
         p.add_argument("--config", default=default_config)
+
+
+def add_dnc_parser(sub: Any, default_config: str) -> None:
+    dnc = sub.add_parser("dnc", help="the own do-not-call list: add, remove, show a number")
+    ds = dnc.add_subparsers(dest="dnc_command", required=True)
+    add = ds.add_parser(
+        "add", help="put a number on it (a running daemon takes it within reload_s)"
+    )
+    add.add_argument("number")
+    add.add_argument("--reason", required=True, help="why: complaint, objection, ...")
+    add.add_argument("--source", default="cli")
+    add.add_argument("--expires-days", type=float, default=None, help="default: never")
+    for name, text in (("remove", "take a number off it"), ("show", "is a number on it, and why")):
+        one = ds.add_parser(name, help=text)
+        one.add_argument("number")
+    for p in ds.choices.values():
+        p.add_argument("--config", default=default_config)
+
+
+def run_dnc(config: Config, args: argparse.Namespace) -> int:
+    try:
+        msisdn = normalize(args.number, config.numbers.default_region, mobile_only=False)
+    except InvalidNumber as exc:
+        print(f"hlrd: number: {exc.detail}", file=sys.stderr)
+        return 2
+    try:
+        files = list_files(config)
+        own = OwnList(files.directory / "own.sqlite3", files.keyer)
+        if args.dnc_command == "add":
+            expires = (
+                own.clock() + args.expires_days * 86400 if args.expires_days is not None else None
+            )
+            entry = own.add(msisdn.e164, args.reason, args.source, expires)
+            print(json.dumps({"listed": True, "entry": asdict(entry)}))
+        elif args.dnc_command == "remove":
+            print(json.dumps({"removed": own.remove(msisdn.e164)}))
+        else:
+            found = own.get(msisdn.e164)
+            print(json.dumps({"listed": found is not None, "entry": found and asdict(found)}))
+    except (OwnListFull, StoreError, OSError) as exc:
+        print(f"hlrd: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def list_files(config: Config) -> ListFiles:

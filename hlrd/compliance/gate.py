@@ -25,6 +25,8 @@ import structlog
 from ..metrics import Metrics
 from .list_key import ListKeyer
 from .lists import ListError, ListFiles, ListInfo, Lists
+from .own_list import NAME as OWN
+from .own_list import Entry, OwnList
 
 log = structlog.get_logger("hlrd.lists")
 
@@ -49,11 +51,13 @@ class ListGate:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.files = files
+        self.own = OwnList(files.directory / "own.sqlite3", files.keyer, clock)
+        self._own: dict[int, float | None] = {}  # key -> expiry, what the gate reads
         self.lists = Lists()
         self._metrics = metrics
         self._block_stale = stale == "block"
         self._clock = clock
-        self._seen: tuple[tuple[str, int], ...] = ()
+        self._seen: tuple[object, ...] = ()
         self._stale_names: tuple[str, ...] = ()
         self._stale_checked = -1e18
         for reason in REASONS:  # the series exist before the first block
@@ -69,10 +73,14 @@ class ListGate:
         """Every list from its files (ListError: none replaced)."""
         seen = await asyncio.to_thread(self._signature)
         loaded = await asyncio.to_thread(self.files.load_all)
+        own = await asyncio.to_thread(self.own.load)
         self.lists.replace(loaded)
+        self._own = own
         self._seen = seen
         self._stale_checked = -1e18
         m = self._metrics
+        m.list_numbers.labels(OWN).set(len(own))
+        m.touch(m.list_hits, OWN)
         for name, one in loaded.items():
             m.list_numbers.labels(name).set(len(one.numbers))
             m.list_age.labels(name).set_function(functools.partial(self._age, one.info))
@@ -104,11 +112,38 @@ class ListGate:
     def _is_stale(self, info: ListInfo) -> float:
         return float(info.stale(self._clock()))
 
+    async def add(
+        self, e164: str, reason: str, source: str, expires_at: float | None = None
+    ) -> Entry:
+        """Onto the own list, in force at once (OwnListFull beyond its bound)."""
+        entry = await asyncio.to_thread(self.own.add, e164, reason, source, expires_at)
+        own = dict(self._own)
+        own[self.files.keyer.key(e164)] = expires_at
+        self._own = own
+        self._metrics.list_numbers.labels(OWN).set(len(own))
+        return entry
+
+    async def own_entry(self, e164: str) -> Entry | None:
+        return await asyncio.to_thread(self.own.get, e164)
+
+    async def remove(self, e164: str) -> bool:
+        removed = await asyncio.to_thread(self.own.remove, e164)
+        own = dict(self._own)
+        own.pop(self.files.keyer.key(e164), None)
+        self._own = own
+        self._metrics.list_numbers.labels(OWN).set(len(own))
+        return removed
+
     def screen(self, e164: str) -> Screened:
-        lists = self.lists
-        if not len(lists):
+        lists, own = self.lists, self._own
+        if not len(lists) and not own:
             return CLEAR
-        hits = lists.hits(self.files.keyer.key(e164))
+        key = self.files.keyer.key(e164)
+        hits = lists.hits(key)
+        if key in own:
+            expires = own[key]
+            if expires is None or self._clock() < expires:
+                hits.insert(0, OWN)
         stale = self._stale()
         for name in hits:
             self._metrics.child(self._metrics.list_hits, name).inc()
@@ -126,9 +161,11 @@ class ListGate:
             self._stale_checked = now
         return self._stale_names
 
-    def _signature(self) -> tuple[tuple[str, int], ...]:
-        """The descriptions' names and change times: an import replaces one."""
+    def _signature(self) -> tuple[object, ...]:
+        """The descriptions' names and change times (an import replaces one) and the
+        own list's change time (`hlrd dnc` writes it)."""
         directory = self.files.directory
         if not directory.is_dir():
             return ()
-        return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in directory.glob("*.json")))
+        described = sorted((p.name, p.stat().st_mtime_ns) for p in directory.glob("*.json"))
+        return (*described, self.own.changed_at())

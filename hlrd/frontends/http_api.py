@@ -33,6 +33,7 @@ from ..log_budget import LogBudget
 from ..metrics import Metrics
 from ..service import LookupService, ShuttingDown, new_lookup_id, strictest
 from .cache_admin import add_routes as add_cache_routes
+from .dnc_admin import add_routes as add_dnc_routes
 from .http_errors import SERVICE_KEY, digit_mode, error, plain_format
 from .http_metrics import UNMATCHED, HttpMetrics, route_of
 from .openapi import add_openapi_routes
@@ -371,4 +372,5 @@ def make_app(service: LookupService, metrics: Metrics, tokens: tuple[str, ...]) 
         http_metrics.create_route_series(path, codes)
     http_metrics.create_route_series(UNMATCHED, (404,))
     add_cache_routes(app)
+    add_dnc_routes(app)
     return app
