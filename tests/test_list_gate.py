@@ -154,3 +154,22 @@ async def test_a_daemon_that_cannot_read_its_lists_does_not_start(
     with pytest.raises(ListError, match=r"own\.json"):
         await daemon.start()
     await daemon.stop()
+
+
+async def test_the_lists_the_daemon_checks_are_shown_with_their_freshness(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    data = config_for(sim)
+    _import(_files(data), tmp_path, "own_import", LISTED, NOT_LISTED)
+    async with daemon_with(data) as (_, http):
+        async with http.get("/v1/lists") as r:
+            shown = await r.json()
+    first, own = shown["lists"]
+    assert (first["name"], first["numbers"], first["stale"], first["format"]) == (
+        "own_import",
+        2,
+        False,
+        "lines",
+    )
+    assert "keys_file" not in first and "key_check" not in first
+    assert own == {"name": "dnc", "format": "own", "numbers": 0, "stale": False}

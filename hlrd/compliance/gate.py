@@ -19,12 +19,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from ..metrics import Metrics
 from .list_key import ListKeyer
-from .lists import ListError, ListFiles, ListInfo, Lists
+from .lists import ListError, ListFiles, ListInfo, Lists, info_json
 from .own_list import NAME as OWN
 from .own_list import Entry, OwnList
 
@@ -105,6 +106,13 @@ class ListGate:
             self._metrics.list_reload_failures.inc()
             log.error("lists.reload_failed", error=str(exc))
             return False
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Each list as an operator is shown it (lists.info_json), and the own list."""
+        now = self._clock()
+        shown = [info_json(info, now) for info in self.lists.infos()]
+        own = {"name": OWN, "format": "own", "numbers": len(self._own), "stale": False}
+        return [*sorted(shown, key=lambda d: str(d["name"])), own]
 
     def _age(self, info: ListInfo) -> float:
         return info.age_s(self._clock())

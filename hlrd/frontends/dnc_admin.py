@@ -1,4 +1,5 @@
-"""/v1/dnc: the call center's own do-not-call list, a number at a time; and the
+"""/v1/lists: the do-not-call lists the daemon checks. /v1/dnc: the call center's
+own do-not-call list, a number at a time; and the
 receiver of a dialer's disposition callback (VICIdial's Dispo Call URL), which puts
 a number on it when the agent set a do-not-call disposition.
 
@@ -142,7 +143,16 @@ async def _vicidial(request: web.Request) -> web.Response:
     return web.json_response({"added": True})
 
 
+async def _lists(request: web.Request) -> web.Response:
+    """Each list the daemon checks: what it is and whether it is fresh."""
+    gate = _gate_or_404(request)
+    if isinstance(gate, web.Response):
+        return gate
+    return web.json_response({"lists": gate.describe()})
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/lists", _lists)
     app.router.add_get("/v1/dnc/{number}", _show)
     app.router.add_put("/v1/dnc/{number}", _add)
     app.router.add_delete("/v1/dnc/{number}", _remove)
