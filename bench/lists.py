@@ -8,6 +8,10 @@
   in a fresh process (RSS after `load` minus before).
 - `checks_per_s_keyed`: numbers checked in bulk (1,000,000, half of them listed),
   keying included; `checks_per_s_keys`: the same, keys already made.
+- `/v1/check` with the gate on (that 10M list, plus the own list) and off
+  (`[lists] enabled = false`), cached numbers not on the list, wrk alternating
+  between the two daemons: `gate on/off` is what the gate costs a dialer's check
+  (target: at least 0.85).
 """
 
 from __future__ import annotations
@@ -18,28 +22,35 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from hlrd.compliance.list_formats import ReadOptions
 from hlrd.compliance.list_key import ListKeyer
 from hlrd.compliance.lists import ListFiles
+from hlrd.config import StoreConfig
+from hlrd.store.keys import load_key
 
-from .procs import ROOT
+from .http_check import wrk
+from .http_check_cached import LUA, _warm
+from .procs import ROOT, daemon, simulator, write_config
 
 NUMBERS = 10_000_000
 CHECKS = 1_000_000
-SECRET = bytes(range(32))
 
 _LOAD = """
 import json, sys
 from pathlib import Path
 from hlrd.compliance.list_key import ListKeyer
 from hlrd.compliance.lists import ListFiles
+from hlrd.config import StoreConfig
+from hlrd.store.keys import load_key
 def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
-files = ListFiles(Path(sys.argv[1]), ListKeyer(bytes(range(32))))
+data = sys.argv[1]
+files = ListFiles(Path(data) / "lists", ListKeyer(load_key(StoreConfig(data_dir=data))))
 before = rss()
 loaded = files.load("us")
 print(json.dumps({"bytes": rss() - before, "numbers": len(loaded.numbers)}))
@@ -63,19 +74,22 @@ def measure(runs: int) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory(prefix="hlrd-bench-lists-") as tmp:
         source = Path(tmp) / "dnc.txt"
         _registry(source)
+        gated = write_config(0, 256)  # rewritten below with the simulator's port
+        data_dir = gated.parent / "data"  # the daemon's (procs.data_env)
+        keyer = ListKeyer(load_key(StoreConfig(data_dir=str(data_dir))))
+        files = ListFiles(data_dir / "lists", keyer)
         for _ in range(runs):
             t = time.perf_counter()
             with source.open() as f:
                 for _line in f:
                     pass
             add("read_lines_s", time.perf_counter() - t)
-            files = ListFiles(Path(tmp) / "lists", ListKeyer(SECRET))
             t = time.perf_counter()
             info = files.import_file("us", source, ReadOptions("us_ftc"))
             add("import_s", time.perf_counter() - t)
             add("numbers_listed", info.numbers)
             proc = subprocess.run(
-                [sys.executable, "-c", _LOAD, str(files.directory)],
+                [sys.executable, "-c", _LOAD, str(data_dir)],
                 cwd=ROOT,
                 capture_output=True,
                 text=True,
@@ -96,4 +110,22 @@ def measure(runs: int) -> dict[str, list[float]]:
             loaded.numbers.contains_each(keys)
             add("checks_per_s_keys", CHECKS / (time.perf_counter() - t))
             add("checks_listed_share", sum(hits) / CHECKS)
+        _gate_cost(gated, runs, add)
     return out
+
+
+def _gate_cost(gated: Path, runs: int, add: Callable[[str, float], None]) -> None:
+    """Cached checks through a daemon with the lists and one without, alternately."""
+    with simulator(0) as (sim_port, _):
+        gated.write_text(write_config(sim_port, 256).read_text())
+        plain = write_config(sim_port, 256)
+        plain.write_text(plain.read_text() + "\n[lists]\nenabled = false\n")
+        with daemon(gated) as (on_port, _, _), daemon(plain) as (off_port, _, _):
+            _warm(on_port)
+            _warm(off_port)
+            for _ in range(runs):
+                off, _p99 = wrk(off_port, LUA)
+                on, _p99 = wrk(on_port, LUA)
+                add("check req/s gate off", off)
+                add("check req/s gate on (10M list)", on)
+                add("gate on/off (target >= 0.85)", on / off)

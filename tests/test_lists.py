@@ -262,3 +262,15 @@ def test_hlrd_lists_imports_shows_and_removes_as_an_operator_runs_it(tmp_path: P
     assert code == 2 and "is not a list name" in err
     code, out, _ = _hlrd(tmp_path, "remove", "tps")
     assert code == 0 and json.loads(_hlrd(tmp_path, "show")[1]) == {"lists": []}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["601234567", " 601234567 ", "+48601234567", "0048601234567", "601-234-567", "(601) 234 567"],
+)
+def test_a_batch_reads_every_spelling_as_one_at_a_time_does(raw: str) -> None:
+    from hlrd.compliance.numbers_in import NationalNumbers
+
+    pl = NationalNumbers("PL")
+    assert pl.e164_many([raw, "²³⁴", "12"]) == [pl.e164(raw), None, None]
+    assert pl.e164(raw) == "48601234567"

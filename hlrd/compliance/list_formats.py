@@ -44,43 +44,58 @@ def read_numbers(
     text: IO[str], options: ReadOptions, default_region: str = "PL"
 ) -> Iterator[str | None]:
     """Each row's number in E.164 digits, or None for a row that is not a number."""
+    for batch in read_batches(text, options, default_region):
+        yield from batch
+
+
+def read_batches(
+    text: IO[str], options: ReadOptions, default_region: str = "PL"
+) -> Iterator[list[str | None]]:
+    """`read_numbers` a megabyte of the file at a time: a registry has tens of
+    millions of rows, and a generator step per row costs as much as the row."""
     if options.format not in FORMATS:
         raise ValueError(f"format: one of {', '.join(FORMATS)}")
     region = options.region or DEFAULT_REGION.get(options.format, default_region)
     national = NationalNumbers(region)
+    many = national.e164_many
     if options.format == "lines":
-        for line in _lines(text):
-            s = line.strip()
-            if s and not s.startswith("#"):
-                yield national.e164(s)
+        for lines in _line_batches(text):
+            yield many([s for s in lines if s.strip() and not s.lstrip().startswith("#")])
     elif options.format == "tps":
-        for line in _lines(text):
-            s = line.rstrip("\r\n")
-            if len(s) > TPS_RECORD and len(s) % TPS_RECORD == 0:
-                for i in range(0, len(s), TPS_RECORD):
-                    yield national.e164(s[i : i + TPS_RECORD])
-            elif s.strip():
-                yield national.e164(s)
+        for lines in _line_batches(text):
+            records: list[str] = []
+            for s in lines:
+                s = s.rstrip("\r")
+                if len(s) > TPS_RECORD and len(s) % TPS_RECORD == 0:
+                    records += [s[i : i + TPS_RECORD] for i in range(0, len(s), TPS_RECORD)]
+                elif s.strip():
+                    records.append(s)
+            yield many(records)
     elif options.format == "us_ftc":
-        for line in _lines(text):
-            s = line.strip()
-            if s:
-                yield national.e164(s.replace(",", ""))
+        for lines in _line_batches(text):
+            yield many([s.replace(",", "") for s in lines if s.strip()])
     elif options.format == "rpo":
-        for line in _lines(text):
-            fields = line.rstrip("\r\n").split(";")
-            if len(fields) < 2 or not fields[0].strip():
-                continue
-            if fields[1].strip().upper() in _REGISTERED:
-                yield national.e164(fields[0])
+        for lines in _line_batches(text):
+            registered = []
+            for line in lines:
+                fields = line.rstrip("\r").split(";")
+                registered_row = len(fields) >= 2 and fields[1].strip().upper() in _REGISTERED
+                if registered_row and fields[0].strip():
+                    registered.append(fields[0])
+            yield many(registered)
     else:
-        yield from _csv_numbers(text, options, national)
+        batch: list[str | None] = []
+        for number in _csv_numbers(text, options, national):
+            batch.append(number)
+            if len(batch) >= 100_000:
+                yield batch
+                batch = []
+        yield batch
 
 
-def _lines(text: IO[str]) -> Iterator[str]:
-    """Lines read a megabyte at a time (a registry has tens of millions: one
-    readline() each costs more than the rest of the row's work). A line longer than
-    _MAX_LINE is no row: it is dropped whole, not held."""
+def _line_batches(text: IO[str]) -> Iterator[list[str]]:
+    """The file's lines (without their newline), a megabyte at a time. A line longer
+    than _MAX_LINE is no row: it is dropped whole, not held."""
     carry = ""
     while True:
         chunk = text.read(1 << 20)
@@ -90,9 +105,15 @@ def _lines(text: IO[str]) -> Iterator[str]:
         carry = lines.pop()
         if len(carry) > _MAX_LINE:
             carry = ""
-        yield from lines
+        yield lines
     if carry:
-        yield carry
+        yield [carry]
+
+
+def _lines(text: IO[str]) -> Iterator[str]:
+    for batch in _line_batches(text):
+        for line in batch:
+            yield line + "\n"
 
 
 def _csv_numbers(

@@ -28,13 +28,12 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .list_formats import ReadOptions, open_text, read_numbers
+from .list_formats import ReadOptions, open_text, read_batches
 from .list_key import ListKeyer
 from .number_set import NumberSet
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 DEFAULT_MAX_AGE_DAYS = {"tps": 28.0, "us_ftc": 31.0, "rpo": 15.0}
-_BATCH = 100_000  # numbers keyed per call while importing
 
 
 class ListError(Exception):
@@ -98,7 +97,7 @@ class ListFiles:
         counts = {"rows": 0, "invalid": 0}
         try:
             with path.open("rb") as raw, open_text(raw) as text:
-                keys = self._keys(read_numbers(text, options, default_region), counts)
+                keys = self._keys(read_batches(text, options, default_region), counts)
                 incoming = NumberSet.build(keys)
         except (OSError, ValueError) as exc:
             raise ListError(f"{path}: {exc}") from None
@@ -188,18 +187,12 @@ class ListFiles:
         (self.directory / loaded.info.keys_file).unlink(missing_ok=True)
         return True
 
-    def _keys(self, numbers: Iterable[str | None], counts: dict[str, int]) -> Iterator[int]:
-        batch: list[str] = []
-        for n in numbers:
-            counts["rows"] += 1
-            if n is None:
-                counts["invalid"] += 1
-                continue
-            batch.append(n)
-            if len(batch) >= _BATCH:
-                yield from self.keyer.keys(batch)
-                batch = []
-        yield from self.keyer.keys(batch)
+    def _keys(self, batches: Iterable[list[str | None]], counts: dict[str, int]) -> Iterator[int]:
+        for batch in batches:
+            valid = [n for n in batch if n is not None]
+            counts["rows"] += len(batch)
+            counts["invalid"] += len(batch) - len(valid)
+            yield from self.keyer.keys(valid)
 
     def _write(self, info: ListInfo, numbers: NumberSet) -> ListInfo:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -43,3 +43,15 @@ class NationalNumbers:
         if 7 <= len(digits) <= 15 and digits.isascii() and digits.isdigit():
             return digits
         return None
+
+    def e164_many(self, raws: list[str]) -> list[str | None]:
+        """`e164` of each: national numbers of plain digits (what registries hold) in
+        one comprehension, anything else (`+`, `00`, separators) through `e164`."""
+        cc, prefix, cut, e164 = self._cc, self._prefix, len(self._prefix), self.e164
+        out = [
+            (cc + (s[cut:] if prefix and s.startswith(prefix) else s))
+            if s.isascii() and s.isdigit() and not s.startswith("00")
+            else e164(s)
+            for s in [r.strip() for r in raws]
+        ]
+        return [d if d is None or 7 <= len(d) <= 15 else None for d in out]
