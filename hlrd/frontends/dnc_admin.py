@@ -47,24 +47,31 @@ def _gate_or_404(request: web.Request) -> Any:
     return gate
 
 
-async def _show(request: web.Request) -> web.Response:
+def _gate_and_number(request: web.Request) -> tuple[Any, Msisdn] | web.Response:
+    """The lists and the path's number, or the 404/400 that says why not."""
     gate = _gate_or_404(request)
     if isinstance(gate, web.Response):
         return gate
     msisdn = _number(request, request.match_info["number"], "number")
     if isinstance(msisdn, web.Response):
         return msisdn
+    return gate, msisdn
+
+
+async def _show(request: web.Request) -> web.Response:
+    found = _gate_and_number(request)
+    if isinstance(found, web.Response):
+        return found
+    gate, msisdn = found
     entry = await gate.own_entry(msisdn.e164)
     return web.json_response({"listed": entry is not None, "entry": _entry(entry)})
 
 
 async def _add(request: web.Request) -> web.Response:
-    gate = _gate_or_404(request)
-    if isinstance(gate, web.Response):
-        return gate
-    msisdn = _number(request, request.match_info["number"], "number")
-    if isinstance(msisdn, web.Response):
-        return msisdn
+    found = _gate_and_number(request)
+    if isinstance(found, web.Response):
+        return found
+    gate, msisdn = found
     try:
         body = json.loads(await request.read())
     except (ValueError, UnicodeDecodeError):
@@ -106,12 +113,10 @@ async def _add(request: web.Request) -> web.Response:
 
 
 async def _remove(request: web.Request) -> web.Response:
-    gate = _gate_or_404(request)
-    if isinstance(gate, web.Response):
-        return gate
-    msisdn = _number(request, request.match_info["number"], "number")
-    if isinstance(msisdn, web.Response):
-        return msisdn
+    found = _gate_and_number(request)
+    if isinstance(found, web.Response):
+        return found
+    gate, msisdn = found
     return web.json_response({"removed": await gate.remove(msisdn.e164)})
 
 
