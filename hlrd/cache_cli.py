@@ -54,14 +54,14 @@ def run(config: Config, args: argparse.Namespace) -> int:
             return 2
         method, path = "DELETE", f"/v1/cache?older_than={age}"
     try:
-        status, body = _ask_daemon(config, method, path)
+        status, body = ask_daemon(config, method, path)
     except OSError:  # no daemon: the store's files, directly
         status, body = asyncio.run(_offline(config, args))
     print(json.dumps(body, indent=2))
     return 0 if status == 200 else 2
 
 
-def _ask_daemon(config: Config, method: str, path: str) -> tuple[int, Any]:
+def ask_daemon(config: Config, method: str, path: str) -> tuple[int, Any]:
     host = config.http.host if config.http.host not in ("0.0.0.0", "::") else "127.0.0.1"
     req = urllib.request.Request(f"http://{host}:{config.http.port}{path}", method=method)
     if config.http.auth_tokens:

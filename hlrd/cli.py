@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     cache_cli.add_parser(sub, DEFAULT_CONFIG)
     lists_cli.add_parser(sub, DEFAULT_CONFIG)
     lists_cli.add_dnc_parser(sub, DEFAULT_CONFIG)
+    lists_cli.add_erase_parser(sub, DEFAULT_CONFIG)
     cfg = sub.add_parser("config", help="configuration tools")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
     chk = cfg_sub.add_parser("check", help="validate a config file")
@@ -120,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         return lists_cli.run(config, args)
     if args.command == "dnc":
         return lists_cli.run_dnc(config, args)
+    if args.command == "erase":
+        return lists_cli.run_erase(config, args)
     return asyncio.run(_one_shot(config, args.number, args.command == "check"))
 
 

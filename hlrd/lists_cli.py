@@ -8,12 +8,14 @@ only) and prints what it is; a running daemon takes it on its next reload.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from .cache_cli import ask_daemon
 from .compliance.list_formats import FORMATS, ReadOptions
 from .compliance.list_key import ListKeyer
 from .compliance.lists import ListError, ListFiles, info_json
@@ -87,6 +89,56 @@ def run_dnc(config: Config, args: argparse.Namespace) -> int:
         print(f"hlrd: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def add_erase_parser(sub: Any, default_config: str) -> None:
+    erase = sub.add_parser(
+        "erase", help="erase what is kept for a number (GDPR Art. 17), keep a suppression token"
+    )
+    erase.add_argument("number")
+    erase.add_argument("--config", default=default_config)
+
+
+def run_erase(config: Config, args: argparse.Namespace) -> int:
+    """Through the running daemon (its memory forgets too), else on the files."""
+    try:
+        msisdn = normalize(args.number, config.numbers.default_region, mobile_only=False)
+    except InvalidNumber as exc:
+        print(f"hlrd: number: {exc.detail}", file=sys.stderr)
+        return 2
+    try:
+        status, body = ask_daemon(config, "DELETE", f"/v1/subjects/%2B{msisdn.e164}")
+    except OSError:
+        try:
+            status, body = 200, asyncio.run(_erase_offline(config, msisdn.e164))
+        except (OwnListFull, StoreError, ListError, OSError) as exc:
+            print(f"hlrd: {exc}", file=sys.stderr)
+            return 2
+    print(json.dumps(body, indent=2))
+    return 0 if status == 200 else 2
+
+
+async def _erase_offline(config: Config, e164: str) -> dict[str, Any]:
+    from .store.factory import open_store
+    from .store.keys import open_keyer
+
+    answers = 0
+    if config.cache.enabled:
+        keyer = await open_keyer(config.store)
+        store = await open_store(config.store, retention_interval_s=None, key_check=keyer.check())
+        try:
+            answers = await store.delete(keyer.key(e164))
+        finally:
+            await store.close()
+    files = list_files(config)
+    OwnList(files.directory / "erased.sqlite3", files.keyer).add(e164, "erasure", "cli")
+    own = OwnList(files.directory / "own.sqlite3", files.keyer).remove(e164)
+    return {
+        "erased": True,
+        "removed": {"cached_answers": answers, "own_list_entries": int(own)},
+        "suppressed": True,
+        "daemon": "not running",
+    }
 
 
 def list_files(config: Config) -> ListFiles:

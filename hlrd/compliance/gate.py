@@ -39,8 +39,9 @@ class Screened:
 
 
 CLEAR = Screened(())
+ERASED = Screened(("erased",))  # the person asked to be forgotten: never called again
 # Reasons the gate gives (hlrd_decisions_total{verdict="block"}), beside decide()'s.
-REASONS = ("listed", "list_stale")
+REASONS = ("listed", "list_stale", "erased")
 
 
 class ListGate:
@@ -54,6 +55,9 @@ class ListGate:
         self.files = files
         self.own = OwnList(files.directory / "own.sqlite3", files.keyer, clock)
         self._own: dict[int, float | None] = {}  # key -> expiry, what the gate reads
+        # Erased people: their suppression tokens (the keyed hash, nothing else).
+        self.erased = OwnList(files.directory / "erased.sqlite3", files.keyer, clock)
+        self._erased: frozenset[int] = frozenset()
         self.lists = Lists()
         self._metrics = metrics
         self._block_stale = stale == "block"
@@ -75,8 +79,10 @@ class ListGate:
         seen = await asyncio.to_thread(self._signature)
         loaded = await asyncio.to_thread(self.files.load_all)
         own = await asyncio.to_thread(self.own.load)
+        erased = await asyncio.to_thread(self.erased.load)
         self.lists.replace(loaded)
         self._own = own
+        self._erased = frozenset(erased)
         self._seen = seen
         self._stale_checked = -1e18
         m = self._metrics
@@ -131,6 +137,13 @@ class ListGate:
         self._metrics.list_numbers.labels(OWN).set(len(own))
         return entry
 
+    async def suppress(self, e164: str, source: str) -> bool:
+        """Erasure's token: the number is never called again, and its own-list entry
+        (which says why, about a person) goes. True when it was on the own list."""
+        await asyncio.to_thread(self.erased.add, e164, "erasure", source)
+        self._erased = self._erased | {self.files.keyer.key(e164)}
+        return await self.remove(e164)
+
     async def own_entry(self, e164: str) -> Entry | None:
         return await asyncio.to_thread(self.own.get, e164)
 
@@ -144,9 +157,11 @@ class ListGate:
 
     def screen(self, e164: str) -> Screened:
         lists, own = self.lists, self._own
-        if not len(lists) and not own:
+        if not len(lists) and not own and not self._erased:
             return CLEAR
         key = self.files.keyer.key(e164)
+        if key in self._erased:
+            return ERASED
         hits = lists.hits(key)
         if key in own:
             expires = own[key]
@@ -176,4 +191,4 @@ class ListGate:
         if not directory.is_dir():
             return ()
         described = sorted((p.name, p.stat().st_mtime_ns) for p in directory.glob("*.json"))
-        return (*described, self.own.changed_at())
+        return (*described, self.own.changed_at(), self.erased.changed_at())

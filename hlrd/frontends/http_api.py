@@ -319,7 +319,11 @@ def _listed(request: web.Request, reasons: tuple[str, ...]) -> web.Response:
             "reasons": list(reasons),
             "warnings": [],
             "lookup": None,
-            "lookup_skipped": "blocked by a do-not-call list before any lookup",
+            "lookup_skipped": (
+                "the person asked to be forgotten: never looked up or called again"
+                if "erased" in reasons
+                else "blocked by a do-not-call list before any lookup"
+            ),
         }
     )
 

@@ -304,6 +304,9 @@ class SqliteStore:
             if mode != "wal":
                 raise StoreError(f"{path}: SQLite cannot use WAL there (journal mode {mode})")
             conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints
+            # Deleted rows are overwritten, not left in free space: an erased number's
+            # answer must not stay readable in the file (DESIGN: erasure leaves nothing).
+            conn.execute("PRAGMA secure_delete = ON")
             conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
             conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
             conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
@@ -400,6 +403,11 @@ class SqliteStore:
         try:
             if op.action == "delete":
                 result = self._transaction(conn, lambda: conn.execute(_DELETE, (op.key,))).rowcount
+                # The WAL still holds the pages as they were: copy the zeroed ones back
+                # and empty it, so no older frame keeps the erased row.
+                busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                if busy:  # a reader outlasted the busy timeout: the next delete retries
+                    self._log("warning", "store.erase_checkpoint_busy")
             elif op.action == "purge":
                 result = self._purge(conn, op.before)
             else:

@@ -1,0 +1,116 @@
+"""Erasure (GDPR Art. 17): what hlrd kept of a number goes, from memory and from the
+store's files, and one suppression token stays so the person is never called again."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import structlog
+
+from hlrd.config import parse_config
+from hlrd.logging_setup import configure_logging, flush_logs
+from hlrd.store.keys import NumberKeyer, load_key
+from simulator.controller import Simulator
+
+from .conftest import ROOT
+from .daemon_harness import config_for, running_daemon
+from .data_dirs import DATA_ENV
+
+ERASED = "48600000003"  # roaming in Egypt: an IMSI, an MSC, a country kept with it
+KEPT = "48600000002"
+
+
+def _store_files(sim: Simulator) -> tuple[list[Path], NumberKeyer]:
+    cfg = parse_config(config_for(sim), env=DATA_ENV()).store
+    data = Path(cfg.data_dir)
+    files = [p for p in data.glob("hlrd.sqlite3*") if p.is_file()]
+    return files, NumberKeyer(load_key(cfg))
+
+
+async def test_an_erased_number_leaves_no_trace_but_its_suppression_token(
+    sim: Simulator,
+) -> None:
+    out = io.StringIO()
+    configure_logging("json", "DEBUG", out, cache=False)
+    try:
+        async with running_daemon(sim) as (daemon, http):
+            for n in (ERASED, KEPT):
+                async with http.get(f"/v1/lookup/{n}") as r:
+                    assert (await r.json())["outcome"] == "ok"
+            await http.put(f"/v1/dnc/{ERASED}", json={"reason": "complaint"})
+            assert daemon.store is not None
+            await daemon.store.flush()
+            async with http.delete(f"/v1/subjects/+{ERASED}") as r:
+                receipt = await r.json()
+            # While the daemon runs, its WAL is there too: no older frame may hold it.
+            files, keyer = _store_files(sim)
+            live = b"".join(p.read_bytes() for p in files)
+            submits = sim.stats.submits
+            async with http.get(f"/v1/check/{ERASED}") as r:
+                check = await r.json()
+            async with http.get(f"/v1/dnc/{ERASED}") as r:
+                own = await r.json()
+            resubmitted = sim.stats.submits - submits
+        flush_logs()
+    finally:
+        structlog.reset_defaults()
+        for handler in list(logging.getLogger().handlers):
+            logging.getLogger().removeHandler(handler)
+    assert receipt == {
+        "erased": True,
+        "removed": {"cached_answers": 1, "own_list_entries": 1},
+        "suppressed": True,
+    }
+    assert (check["decision"], check["reasons"], check["lookup"]) == ("block", ["erased"], None)
+    assert resubmitted == 0 and own["listed"] is False
+    assert any(p.name.endswith("-wal") for p in files)
+    files, keyer = _store_files(sim)
+    data = b"".join(p.read_bytes() for p in files)
+    for scanned in (live, data):
+        assert keyer.key(KEPT) in scanned  # the scan finds a kept number's key...
+        assert keyer.key(ERASED) not in scanned  # ...and not the erased one's
+        assert ERASED.encode() not in scanned
+    assert ERASED not in out.getvalue()
+
+
+async def test_the_suppression_outlives_a_restart(sim: Simulator) -> None:
+    async with running_daemon(sim) as (_, http):
+        async with http.delete(f"/v1/subjects/{ERASED}") as r:
+            assert r.status == 200
+    async with running_daemon(sim) as (_, http):
+        async with http.get(f"/v1/check/{ERASED}?format=digit") as r:
+            digit = await r.text()
+    assert digit == "1"
+
+
+async def test_hlrd_erase_works_on_the_files_without_a_daemon(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    async with running_daemon(sim) as (daemon, http):
+        async with http.get(f"/v1/lookup/{ERASED}") as r:
+            assert r.status == 200
+        assert daemon.store is not None
+        await daemon.store.flush()
+    config = tmp_path / "hlrd.toml"
+    config.write_text('[http]\nport = 1\n\n[[upstream.providers]]\nname = "sim"\n')
+    proc = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "hlrd", "erase", ERASED, "--config", str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert '"daemon": "not running"' in proc.stdout and '"cached_answers": 1' in proc.stdout
+    async with running_daemon(sim) as (_, http):
+        async with http.get(f"/v1/check/{ERASED}") as r:
+            check = await r.json()
+    assert check["reasons"] == ["erased"]
+    files, keyer = _store_files(sim)
+    assert keyer.key(ERASED) not in b"".join(p.read_bytes() for p in files)
