@@ -114,3 +114,18 @@ async def test_hlrd_erase_works_on_the_files_without_a_daemon(
     assert check["reasons"] == ["erased"]
     files, keyer = _store_files(sim)
     assert keyer.key(ERASED) not in b"".join(p.read_bytes() for p in files)
+
+
+async def test_an_objection_puts_the_number_on_the_own_list_for_good(sim: Simulator) -> None:
+    async with running_daemon(sim) as (_, http):
+        async with http.post(f"/v1/subjects/{KEPT}/objection") as r:
+            objection = await r.json()
+        async with http.get(f"/v1/check/{KEPT}") as r:
+            check = await r.json()
+    entry = objection["entry"]
+    assert (entry["reason"], entry["source"], entry["expires_at"]) == (
+        "objection (GDPR Art. 21)",
+        "api",
+        None,
+    )
+    assert (check["reasons"], check["lookup"]) == (["listed:dnc"], None)

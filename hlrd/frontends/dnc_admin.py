@@ -21,6 +21,7 @@ from ..domain.numbers import InvalidNumber, Msisdn
 from .http_errors import SERVICE_KEY, error
 
 log = structlog.get_logger("hlrd.compliance")
+OBJECTION = "objection (GDPR Art. 21)"
 _MAX_EXPIRY = 4_102_444_800  # 2100-01-01: later is no date anyone means
 
 
@@ -182,8 +183,23 @@ async def _erase(request: web.Request) -> web.Response:
     )
 
 
+async def _object(request: web.Request) -> web.Response:
+    """GDPR Art. 21: the person objects to being called. Unlike erasure nothing is
+    removed; the number goes on the own list, for good, saying so."""
+    found = _gate_and_number(request)
+    if isinstance(found, web.Response):
+        return found
+    gate, msisdn = found
+    try:
+        entry = await gate.add(msisdn.e164, OBJECTION, "api")
+    except OwnListFull as exc:
+        return error(request, 507, "list_full", str(exc))
+    return web.json_response({"listed": True, "entry": _entry(entry)})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_delete("/v1/subjects/{number}", _erase)
+    app.router.add_post("/v1/subjects/{number}/objection", _object)
     app.router.add_get("/v1/lists", _lists)
     app.router.add_get("/v1/dnc/{number}", _show)
     app.router.add_put("/v1/dnc/{number}", _add)
