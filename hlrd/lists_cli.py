@@ -21,7 +21,7 @@ from .compliance.list_key import ListKeyer
 from .compliance.lists import ListError, ListFiles, info_json
 from .compliance.own_list import OwnList, OwnListFull
 from .config import Config
-from .domain.numbers import InvalidNumber, normalize
+from .domain.numbers import InvalidNumber, Msisdn, normalize
 from .store.base import StoreError
 from .store.keys import load_key
 
@@ -65,11 +65,19 @@ def add_dnc_parser(sub: Any, default_config: str) -> None:
         p.add_argument("--config", default=default_config)
 
 
-def run_dnc(config: Config, args: argparse.Namespace) -> int:
+def _number(config: Config, raw: str) -> Msisdn | None:
+    """The number as the daemon reads it (landlines too: a list may hold any), or
+    None after saying why."""
     try:
-        msisdn = normalize(args.number, config.numbers.default_region, mobile_only=False)
+        return normalize(raw, config.numbers.default_region, mobile_only=False)
     except InvalidNumber as exc:
         print(f"hlrd: number: {exc.detail}", file=sys.stderr)
+        return None
+
+
+def run_dnc(config: Config, args: argparse.Namespace) -> int:
+    msisdn = _number(config, args.number)
+    if msisdn is None:
         return 2
     try:
         files = list_files(config)
@@ -101,10 +109,8 @@ def add_erase_parser(sub: Any, default_config: str) -> None:
 
 def run_erase(config: Config, args: argparse.Namespace) -> int:
     """Through the running daemon (its memory forgets too), else on the files."""
-    try:
-        msisdn = normalize(args.number, config.numbers.default_region, mobile_only=False)
-    except InvalidNumber as exc:
-        print(f"hlrd: number: {exc.detail}", file=sys.stderr)
+    msisdn = _number(config, args.number)
+    if msisdn is None:
         return 2
     try:
         status, body = ask_daemon(config, "DELETE", f"/v1/subjects/%2B{msisdn.e164}")

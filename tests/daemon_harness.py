@@ -81,7 +81,14 @@ def config_for(sim: Simulator, **sections: dict[str, Any]) -> dict[str, Any]:
 async def running_daemon(
     sim: Simulator, **sections: dict[str, Any]
 ) -> AsyncIterator[tuple[Daemon, aiohttp.ClientSession]]:
-    daemon = Daemon(parse_config(config_for(sim, **sections), env=DATA_ENV()))
+    async with daemon_of(config_for(sim, **sections)) as running:
+        yield running
+
+
+@asynccontextmanager
+async def daemon_of(data: dict[str, Any]) -> AsyncIterator[tuple[Daemon, aiohttp.ClientSession]]:
+    """A daemon of this configuration (a dict as TOML gives), and a client session to it."""
+    daemon = Daemon(parse_config(data, env=DATA_ENV()))
     await daemon.start()
     try:
         async with aiohttp.ClientSession(f"http://127.0.0.1:{daemon.http_port}") as http:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ from hlrd.daemon import Daemon
 from hlrd.store.keys import load_key
 from simulator.controller import Simulator
 
-from .daemon_harness import config_for
+from .daemon_harness import config_for, daemon_of
 from .data_dirs import DATA_ENV
 
 LISTED = "48600000001"  # at home, reachable: only the list can block it
@@ -38,17 +36,6 @@ def _import(files: ListFiles, tmp_path: Path, name: str, *numbers: str, fmt: str
     files.import_file(name, path, ReadOptions(fmt))
 
 
-@asynccontextmanager
-async def daemon_with(data: dict[str, Any]) -> AsyncIterator[tuple[Daemon, aiohttp.ClientSession]]:
-    daemon = Daemon(parse_config(data, env=DATA_ENV()))
-    await daemon.start()
-    try:
-        async with aiohttp.ClientSession(f"http://127.0.0.1:{daemon.http_port}") as http:
-            yield daemon, http
-    finally:
-        await daemon.stop()
-
-
 async def _check(http: aiohttp.ClientSession, number: str, digit: bool = False) -> Any:
     async with http.get(f"/v1/check/{number}" + ("?format=digit" if digit else "")) as r:
         assert r.status == 200
@@ -60,7 +47,7 @@ async def test_a_listed_number_is_blocked_and_costs_no_lookup(
 ) -> None:
     data = config_for(sim)
     _import(_files(data), tmp_path, "own", LISTED)
-    async with daemon_with(data) as (_, http):
+    async with daemon_of(data) as (_, http):
         await _check(http, NOT_LISTED)  # binds are up and one lookup went out
         submits = sim.stats.submits
         listed = await _check(http, LISTED)
@@ -90,7 +77,7 @@ async def test_an_import_while_running_is_taken_whole_on_reload(
     data = config_for(sim)
     files = _files(data)
     _import(files, tmp_path, "own", NOT_LISTED)
-    async with daemon_with(data) as (daemon, http):
+    async with daemon_of(data) as (daemon, http):
         gate = daemon.service.gate
         assert gate is not None
         assert not await gate.reload_if_changed()  # nothing changed yet
@@ -109,7 +96,7 @@ async def test_a_list_that_fails_to_reload_leaves_the_old_one(
     data = config_for(sim)
     files = _files(data)
     _import(files, tmp_path, "own", LISTED)
-    async with daemon_with(data) as (daemon, http):
+    async with daemon_of(data) as (daemon, http):
         (files.directory / "own.json").write_text("{not json")
         assert daemon.service.gate is not None
         assert not await daemon.service.gate.reload_if_changed()
@@ -131,7 +118,7 @@ async def test_a_stale_registry_blocks_every_number_unless_the_policy_only_warns
     meta = json.loads((files.directory / "tps.json").read_text())
     meta["max_age_days"] = 28.0
     (files.directory / "tps.json").write_text(json.dumps(meta))
-    async with daemon_with(data) as (_, http):
+    async with daemon_of(data) as (_, http):
         answer = await _check(http, NOT_LISTED)
     if stale == "block":
         assert (answer["decision"], answer["reasons"], answer["lookup"]) == (
@@ -161,7 +148,7 @@ async def test_the_lists_the_daemon_checks_are_shown_with_their_freshness(
 ) -> None:
     data = config_for(sim)
     _import(_files(data), tmp_path, "own_import", LISTED, NOT_LISTED)
-    async with daemon_with(data) as (_, http):
+    async with daemon_of(data) as (_, http):
         async with http.get("/v1/lists") as r:
             shown = await r.json()
     first, own = shown["lists"]
