@@ -519,6 +519,21 @@ class LookupService:
             counter.inc()
         return known[0]
 
+    async def erase(self, msisdn: Msisdn, source: str) -> dict[str, int]:
+        """GDPR Art. 17: what the daemon keeps of the number goes — cached answers
+        (memory and store), its own-list entry, the numbers as callers wrote it that
+        normalisation remembers — and a suppression token stays (the gate's). What was
+        removed, counted. Needs the lists (`gate`): without them nothing could stop
+        the number being called again."""
+        assert self.gate is not None, "erasure needs the lists"
+        answers = await self.cache.forget(msisdn.e164) if self.cache is not None else 0
+        own = await self.gate.suppress(msisdn.e164, source)
+        written = [raw for raw, known in self._numbers.items() if known.e164 == msisdn.e164]
+        for raw in written:
+            del self._numbers[raw]
+        log.info("subject.erased", cached_answers=answers, own_list_entries=int(own))
+        return {"cached_answers": answers, "own_list_entries": int(own)}
+
     def screen(self, msisdn: Msisdn) -> Screened | None:
         """What the do-not-call lists say (None: no lists). A block is counted as a
         decision: it is one, made before any lookup."""

@@ -47,6 +47,8 @@ async def test_an_erased_number_leaves_no_trace_but_its_suppression_token(
             await daemon.store.flush()
             async with http.delete(f"/v1/subjects/+{ERASED}") as r:
                 receipt = await r.json()
+            # Nor the memory of numbers as callers wrote them (until it is asked again).
+            remembered = [m.e164 for m in daemon.service._numbers.values()]
             # While the daemon runs, its WAL is there too: no older frame may hold it.
             files, keyer = _store_files(sim)
             live = b"".join(p.read_bytes() for p in files)
@@ -68,6 +70,7 @@ async def test_an_erased_number_leaves_no_trace_but_its_suppression_token(
     }
     assert (check["decision"], check["reasons"], check["lookup"]) == ("block", ["erased"], None)
     assert resubmitted == 0 and own["listed"] is False
+    assert KEPT in remembered and ERASED not in remembered
     assert any(p.name.endswith("-wal") for p in files)
     files, keyer = _store_files(sim)
     data = b"".join(p.read_bytes() for p in files)

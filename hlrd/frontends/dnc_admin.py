@@ -13,14 +13,12 @@ import json
 import math
 from typing import Any
 
-import structlog
 from aiohttp import web
 
 from ..compliance.own_list import MAX_TEXT, Entry, OwnListFull
 from ..domain.numbers import InvalidNumber, Msisdn
 from .http_errors import SERVICE_KEY, error
 
-log = structlog.get_logger("hlrd.compliance")
 OBJECTION = "objection (GDPR Art. 21)"
 _MAX_EXPIRY = 4_102_444_800  # 2100-01-01: later is no date anyone means
 
@@ -160,27 +158,17 @@ async def _lists(request: web.Request) -> web.Response:
 
 
 async def _erase(request: web.Request) -> web.Response:
-    """GDPR Art. 17: everything kept for the number goes — its cached answers, memory
-    and store (overwritten, the WAL emptied), its own-list entry — and one thing stays:
-    a suppression token (its keyed hash), so the person is never called again."""
+    """GDPR Art. 17 (LookupService.erase): what was removed, and the suppression token
+    that stays so the person is never called again."""
     found = _gate_and_number(request)
     if isinstance(found, web.Response):
         return found
-    gate, msisdn = found
-    cache = request.app[SERVICE_KEY].cache
-    answers = await cache.forget(msisdn.e164) if cache is not None else 0
+    _, msisdn = found
     try:
-        own = await gate.suppress(msisdn.e164, "api")
+        removed = await request.app[SERVICE_KEY].erase(msisdn, "api")
     except OwnListFull as exc:
         return error(request, 507, "list_full", str(exc))
-    log.info("subject.erased", cached_answers=answers, own_list_entries=int(own))
-    return web.json_response(
-        {
-            "erased": True,
-            "removed": {"cached_answers": answers, "own_list_entries": int(own)},
-            "suppressed": True,
-        }
-    )
+    return web.json_response({"erased": True, "removed": removed, "suppressed": True})
 
 
 async def _object(request: web.Request) -> web.Response:
