@@ -67,6 +67,7 @@ class ListGate:
         self._stale_checked = -1e18
         for reason in REASONS:  # the series exist before the first block
             metrics.touch(metrics.decisions, "block", reason)
+        metrics.watch(metrics.list_numbers, (OWN,), self._own_size)
 
     @classmethod
     def for_data_dir(
@@ -86,7 +87,6 @@ class ListGate:
         self._seen = seen
         self._stale_checked = -1e18
         m = self._metrics
-        m.list_numbers.labels(OWN).set(len(own))
         m.touch(m.list_hits, OWN)
         for name, one in loaded.items():
             m.list_numbers.labels(name).set(len(one.numbers))
@@ -120,6 +120,9 @@ class ListGate:
         own = {"name": OWN, "format": "own", "numbers": len(self._own), "stale": False}
         return [*sorted(shown, key=lambda d: str(d["name"])), own]
 
+    def _own_size(self) -> float:
+        return len(self._own)
+
     def _age(self, info: ListInfo) -> float:
         return info.age_s(self._clock())
 
@@ -134,7 +137,6 @@ class ListGate:
         own = dict(self._own)
         own[self.files.keyer.key(e164)] = expires_at
         self._own = own
-        self._metrics.list_numbers.labels(OWN).set(len(own))
         return entry
 
     async def suppress(self, e164: str, source: str) -> bool:
@@ -152,7 +154,6 @@ class ListGate:
         own = dict(self._own)
         own.pop(self.files.keyer.key(e164), None)
         self._own = own
-        self._metrics.list_numbers.labels(OWN).set(len(own))
         return removed
 
     def screen(self, e164: str) -> Screened:

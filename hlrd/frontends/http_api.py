@@ -213,13 +213,17 @@ def _freshness(request: web.Request) -> tuple[float | None, bool] | web.Response
     return max_age, fresh
 
 
-def _start_lookup(request: web.Request) -> asyncio.Future[LookupResult] | web.Response:
-    """Normalize the number and start its lookup; an error response when either fails.
-    A future, not a coroutine: a cached answer is in it already, and each coroutine
-    layer is a measurable share of what a cached check costs."""
-    msisdn = _normalize(request)
-    if not isinstance(msisdn, Msisdn):  # (isinstance against aiohttp's ABC-based classes is slow)
-        return msisdn
+def _start_lookup(
+    request: web.Request, msisdn: Msisdn | None = None
+) -> asyncio.Future[LookupResult] | web.Response:
+    """Normalize the number (unless the caller did) and start its lookup; an error
+    response when either fails. A future, not a coroutine: a cached answer is in it
+    already, and each coroutine layer is a measurable share of what a cached check costs."""
+    if msisdn is None:
+        normalized = _normalize(request)
+        if not isinstance(normalized, Msisdn):  # (isinstance on aiohttp's ABCs is slow)
+            return normalized
+        msisdn = normalized
     wanted = _freshness(request)
     if not isinstance(wanted, tuple):
         return wanted
@@ -243,9 +247,11 @@ def _shutting_down(request: web.Request) -> web.Response:
     return error(request, 503, "shutting_down", "hlrd is shutting down; retry elsewhere")
 
 
-async def _looked_up(request: web.Request) -> LookupResult | web.Response:
+async def _looked_up(
+    request: web.Request, msisdn: Msisdn | None = None
+) -> LookupResult | web.Response:
     """The lookup's result, or the error response that ended it."""
-    started = _start_lookup(request)
+    started = _start_lookup(request, msisdn)
     if not isinstance(started, asyncio.Future):
         return started
     try:
@@ -275,16 +281,18 @@ async def _lookup(request: web.Request) -> web.StreamResponse:
 async def _check(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE_KEY]
     warnings: list[str] = []
+    msisdn: Msisdn | None = None
     if service.gate is not None:  # the lists first: a listed number costs no lookup
-        msisdn = _normalize(request)
-        if not isinstance(msisdn, Msisdn):
-            return msisdn
+        normalized = _normalize(request)
+        if not isinstance(normalized, Msisdn):
+            return normalized
+        msisdn = normalized
         screened = service.screen(msisdn)
         if screened is not None and screened.blocked:
             return _listed(request, screened.blocked)
         if screened is not None:
             warnings = list(screened.warnings)
-    result = await _looked_up(request)
+    result = await _looked_up(request, msisdn)
     if not isinstance(result, LookupResult):
         return result
     d = service.decide(result)
