@@ -55,6 +55,7 @@ from .vendor_harness import (
     UNKNOWN_SUBSCRIBER,
     seen,
     serving,
+    started,
 )
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -113,11 +114,8 @@ async def camara(
     cfg = _cfg(vendor, **changes)
     adapter = Camara(cfg, clock=clock or Clock())
     provider = HttpProvider(cfg, adapter)
-    await provider.start()
-    try:
+    async with started(provider):
         yield provider, adapter
-    finally:
-        await provider.stop()
 
 
 def _result(number: str, answer: HlrAnswer) -> LookupResult:

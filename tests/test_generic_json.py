@@ -53,6 +53,7 @@ from .vendor_harness import (
     UNKNOWN_SUBSCRIBER,
     seen,
     serving,
+    started,
 )
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "vendors" / "generic-json.md"
@@ -109,11 +110,8 @@ async def provider(
         **settings,
     )
     p = HttpProvider(cfg, vendor(cfg, mapping))
-    await p.start()
-    try:
+    async with started(p):
         yield p
-    finally:
-        await p.stop()
 
 
 # -- example 1: the simulator's generic API ---------------------------------------------

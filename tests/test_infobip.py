@@ -54,6 +54,7 @@ from .vendor_harness import (
     UNKNOWN_SUBSCRIBER,
     seen,
     serving,
+    started,
 )
 
 
@@ -355,11 +356,8 @@ async def infobip(server: Server, **changes: Any) -> AsyncIterator[tuple[HttpPro
     cfg = HttpProviderConfig(**settings)
     vendor = Infobip(cfg.api_key, cfg.batch_size, cfg.batch_wait_s)
     provider = HttpProvider(cfg, vendor)
-    await provider.start()
-    try:
+    async with started(provider):
         yield provider, vendor
-    finally:
-        await provider.stop()
 
 
 async def _all(provider: HttpProvider, numbers: list[str]) -> list[HlrAnswer | BaseException]:

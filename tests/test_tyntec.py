@@ -43,6 +43,7 @@ from .vendor_harness import (
     UNKNOWN_SUBSCRIBER,
     seen,
     serving,
+    started,
 )
 
 REFUSED = (ABSENT, UNKNOWN_SUBSCRIBER, BARRED, SYSTEM_FAILURE)
@@ -73,11 +74,8 @@ async def provider(port: int, key: str = DEMO_KEY, **changes: Any) -> AsyncItera
         **settings,
     )
     p = HttpProvider(cfg, Tyntec(cfg.api_key))
-    await p.start()
-    try:
+    async with started(p):
         yield p
-    finally:
-        await p.stop()
 
 
 def seen_as(number: str, answer: HlrAnswer) -> LookupResult:

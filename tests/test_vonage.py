@@ -66,6 +66,7 @@ from .vendor_harness import (
     UNKNOWN_SUBSCRIBER,
     seen,
     serving,
+    started,
 )
 
 T0 = 1_790_000_000.0
@@ -121,11 +122,8 @@ async def provider_for(
     provider = HttpProvider(
         cfg, adapter or Vonage(cfg.api_key, cfg.private_key, clock=running.clock)
     )
-    await provider.start()
-    try:
+    async with started(provider):
         yield provider
-    finally:
-        await provider.stop()
 
 
 def _derive(number: str, answer: HlrAnswer) -> LookupResult:

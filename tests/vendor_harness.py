@@ -12,6 +12,7 @@ from aiohttp import web
 from hlrd.domain.derive import derive
 from hlrd.domain.numbers import normalize
 from hlrd.domain.result import HlrAnswer, LookupResult, Timings
+from hlrd.upstream.http.provider import HttpProvider
 from simulator.http_api import make_app
 from simulator.scenario import Scenario
 
@@ -49,6 +50,16 @@ async def serving(imitation: Served) -> AsyncIterator[int]:
     finally:
         imitation.release()
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def started(provider: HttpProvider) -> AsyncIterator[HttpProvider]:
+    """The provider started, and stopped after (its pool closed, lookups failed)."""
+    await provider.start()
+    try:
+        yield provider
+    finally:
+        await provider.stop()
 
 
 def seen(number: str, answer: HlrAnswer, provider: str, return_imsi: bool = False) -> LookupResult:
