@@ -93,7 +93,7 @@ def run_dnc(config: Config, args: argparse.Namespace) -> int:
         else:
             found = own.get(msisdn.e164)
             print(json.dumps({"listed": found is not None, "entry": found and asdict(found)}))
-    except (OwnListFull, StoreError, OSError) as exc:
+    except (OwnListFull, StoreError, OSError, ValueError) as exc:
         print(f"hlrd: {exc}", file=sys.stderr)
         return 2
     return 0

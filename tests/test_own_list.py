@@ -72,6 +72,7 @@ async def test_an_entry_past_its_expiry_no_longer_blocks(sim: Simulator) -> None
         (b'{"reason": "x", "expires_at": "tomorrow"}', "expires_at"),
         (b'{"reason": "x", "expires_at": 1e300}', "expires_at"),
         (b'{"reason": "x", "colour": "red"}', "body"),  # a caller's key is not echoed
+        (b'{"reason": "customer 48601234567 complained"}', "reason"),  # kept as a hash only
     ],
 )
 async def test_a_bad_entry_is_refused_naming_its_field(

@@ -15,6 +15,7 @@ made by `hlrd dnc` (the file's change time) and reloads the entries whole.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -37,6 +38,16 @@ CREATE TABLE IF NOT EXISTS own_dnc (
     expires_at REAL         -- NULL: never
 ) WITHOUT ROWID;
 """
+
+
+_DIGIT_RUN = re.compile(r"\d{7,}")
+
+
+def number_in(text: str) -> bool:
+    """Whether free text holds what could be a phone number or an IMSI (7+ digits in
+    a row): a reason such as "customer 48601234567 complained" would put in the file
+    the very number the list keeps only as a hash."""
+    return _DIGIT_RUN.search(text) is not None
 
 
 class OwnListFull(Exception):
@@ -86,6 +97,9 @@ class OwnList:
             db.close()
 
     def add(self, e164: str, reason: str, source: str, expires_at: float | None = None) -> Entry:
+        for name, text in (("reason", reason), ("source", source)):
+            if number_in(text):
+                raise ValueError(f"{name}: must not hold a number (7 or more digits in a row)")
         entry = Entry(reason[:MAX_TEXT], source[:MAX_TEXT], self.clock(), expires_at)
         key = self.keyer.key(e164).to_bytes(8, "big")
         with self._connect() as db:

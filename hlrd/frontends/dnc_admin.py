@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..compliance.own_list import MAX_TEXT, Entry, OwnListFull
+from ..compliance.own_list import MAX_TEXT, Entry, OwnListFull, number_in
 from ..domain.numbers import InvalidNumber, Msisdn
 from .http_errors import SERVICE_KEY, error
 
@@ -86,7 +86,12 @@ async def _add(request: web.Request) -> web.Response:
     fields: dict[str, str] = {}
     for name, default in (("reason", None), ("source", "api")):
         value = body.get(name, default)
-        if not isinstance(value, str) or not 1 <= len(value) <= MAX_TEXT or not value.isprintable():
+        if (
+            not isinstance(value, str)
+            or not 1 <= len(value) <= MAX_TEXT
+            or not value.isprintable()
+            or number_in(value)
+        ):
             return error(
                 request,
                 400,
