@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import phonenumbers
 
+from .compliance.calling_hours import HoursRules, parse_hours
+from .compliance.policy import CHANNELS, DEFAULT, CallPolicy
 from .domain.decision import Policy
 from .domain.result import Zone
 from .upstream.http.json_mapping import JsonMapping
@@ -121,6 +125,7 @@ class SmppAccount:
     return_imsi: bool = False  # IMSI in receipts (also needs lookup.return_imsi)
     reject_invalid: bool = False  # ESME_RINVDSTADR on submit instead of a failure receipt
     max_age_s: float | None = None  # oldest cached answer this platform accepts
+    policy: str = "default"  # the call policy its receipts' decisions follow
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +270,22 @@ class ListsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ComplianceConfig:
+    """`[consent]`, `[erasure]` and `[audit]`."""
+
+    # Consent recorded without `valid_until` lasts this long (3 years: what several
+    # European regulators take as the longest a marketing consent stays fresh).
+    consent_valid_days: float = 1095.0
+    # Erasure keeps a number's consent records this long (evidence a claim may need),
+    # unused and unlinked from any decision; 0: deleted at once with the rest.
+    legal_hold_days: float = 0.0
+    audit: bool = True
+    audit_retention_days: float = 730.0
+    audit_flush_s: float = 0.2  # decisions are written in batches this often
+    audit_max_pending: int = 100_000  # decisions waiting to be written; beyond: fail closed
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """`[[upstream.routes]]`: numbers of these countries or E.164 prefixes go to these
     providers, in this order (the next one when one fails or its circuit is open)."""
@@ -291,6 +312,18 @@ class Config:
     # A number no route claims goes to every provider in configured order.
     routes: tuple[Route, ...] = ()
     lists: ListsConfig = field(default_factory=ListsConfig)
+    # Named call policies, "default" ([policy]) among them (empty: only `policy`).
+    policies: Mapping[str, CallPolicy] = field(default_factory=lambda: MappingProxyType({}))
+    compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
+
+    def __post_init__(self) -> None:
+        if DEFAULT not in self.policies:
+            policies = {DEFAULT: CallPolicy(roaming=self.policy), **self.policies}
+            object.__setattr__(self, "policies", MappingProxyType(policies))
+
+    def call_policy(self, name: str = DEFAULT) -> CallPolicy:
+        """KeyError for a name not configured."""
+        return self.policies[name]
 
 
 # -- validation helpers --------------------------------------------------------------
@@ -588,6 +621,7 @@ def _account(raw: Any, i: int, env: Mapping[str, str]) -> SmppAccount:
         return_imsi=t.get_bool("return_imsi", False),
         reject_invalid=t.get_bool("reject_invalid", False),
         max_age_s=_max_age(t),
+        policy=t.get_str("policy", DEFAULT, max_len=40),
     )
     t.done()
     return acc
@@ -628,7 +662,7 @@ def _smpp_server(raw: Any, env: Mapping[str, str]) -> SmppServerConfig:
     return cfg
 
 
-def _policy(t: _Table) -> Policy:
+def _roaming(t: _Table) -> Policy:
     zones = t.get_strs("block_zones") if "block_zones" in t.data else ("NON_EEA",)
     valid = {z.value for z in Zone}
     for z in zones:
@@ -651,8 +685,61 @@ def _policy(t: _Table) -> Policy:
         fail_closed=t.get_bool("fail_closed", True),
         max_age_s=_max_age(t),
     )
+    return policy
+
+
+_POLICY_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
+
+
+def _call_policy(t: _Table, name: str, lists: ListsConfig, hours: HoursRules | None) -> CallPolicy:
+    """`[policy]` (named "default") or `[policies.<name>]`: the same keys. Calling hours
+    are `[hours]` unless the policy has its own `hours` table or says
+    `calling_hours = false`."""
+    roaming = _roaming(t)
+    names = t.get_strs("lists") if "lists" in t.data else None
+    consent = t.get_str("consent", "", choices=("", *CHANNELS))
+    own_hours = t.get("hours", None)
+    if own_hours is not None:
+        try:
+            hours = parse_hours(own_hours, t.key("hours"))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+    if not t.get_bool("calling_hours", True):
+        hours = None
+    policy = CallPolicy(
+        name=name,
+        version=t.get_str("version", "1", max_len=40) or "1",
+        roaming=roaming,
+        lists=frozenset(names) if names is not None else None,
+        stale_block=t.get_str("stale", lists.stale, choices=("block", "warn")) == "block",
+        consent=consent or None,
+        consent_ownership=t.get_bool("consent_ownership", False),
+        subscriber_check=t.get_bool("subscriber_check", True),
+        hours=hours,
+    )
     t.done()
     return policy
+
+
+def _policies(top: _Table, lists: ListsConfig) -> dict[str, CallPolicy]:
+    hours: HoursRules | None = None
+    if "hours" in top.data:
+        try:
+            hours = parse_hours(top.get("hours", {}), "hours")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+    policies = {
+        DEFAULT: _call_policy(_Table(top.get("policy", {}), "policy"), DEFAULT, lists, hours)
+    }
+    named = _Table(top.get("policies", {}), "policies")
+    for name, raw in named.data.items():
+        named.used.add(name)
+        if not _POLICY_NAME.fullmatch(name) or name == DEFAULT:
+            raise ConfigError(
+                f"policies.{name}: a policy name is 1-40 of a-z 0-9 _ . - (and not {DEFAULT!r})"
+            )
+        policies[name] = _call_policy(_Table(raw, f"policies.{name}"), name, lists, hours)
+    return policies
 
 
 def _max_age(t: _Table) -> float | None:
@@ -713,7 +800,8 @@ def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> 
     )
     lk.done()
 
-    policy = _policy(_Table(top.get("policy", {}), "policy"))
+    lists = _lists(_Table(top.get("lists", {}), "lists"))
+    policies = _policies(top, lists)
 
     lg = _Table(top.get("logging", {}), "logging")
     logging = LoggingConfig(
@@ -728,14 +816,20 @@ def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> 
     li.done()
     store = _store(_Table(top.get("store", {}), "store"), env)
     cache = _cache(_Table(top.get("cache", {}), "cache"))
-    lists = _lists(_Table(top.get("lists", {}), "lists"))
+    compliance = _compliance(top)
     top.done()
+    for account in smpp_server.accounts:
+        if account.policy not in policies:
+            raise ConfigError(
+                f"smpp_server.accounts: {account.system_id}'s policy {account.policy!r} "
+                "is not [policy] (default) or one of [policies]"
+            )
     return Config(
         providers,
         http,
         numbers,
         lookup,
-        policy,
+        policies[DEFAULT].roaming,
         logging,
         smpp_server,
         limits,
@@ -744,7 +838,26 @@ def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> 
         breaker,
         routes,
         lists,
+        MappingProxyType(policies),
+        compliance,
     )
+
+
+def _compliance(top: _Table) -> ComplianceConfig:
+    c = _Table(top.get("consent", {}), "consent")
+    e = _Table(top.get("erasure", {}), "erasure")
+    a = _Table(top.get("audit", {}), "audit")
+    cfg = ComplianceConfig(
+        consent_valid_days=c.get_float("valid_days", 1095.0, 1.0, 36500.0),
+        legal_hold_days=e.get_float("legal_hold_days", 0.0, 0.0, 36500.0),
+        audit=a.get_bool("enabled", True),
+        audit_retention_days=a.get_float("retention_days", 730.0, 1.0, 36500.0),
+        audit_flush_s=a.get_float("flush_s", 0.2, 0.01, 60.0),
+        audit_max_pending=a.get_int("max_pending", 100_000, 100, 10_000_000),
+    )
+    for t in (c, e, a):
+        t.done()
+    return cfg
 
 
 def _lists(t: _Table) -> ListsConfig:

@@ -20,13 +20,18 @@ import dataclasses
 import errno
 import os
 import signal
+import time
 import traceback
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import structlog
 
 from .cache.answers import AnswerCache
+from .call_check import CallCheck
+from .compliance.audit import AuditTrail, derive_chain_key
+from .compliance.consent import ConsentBook
 from .compliance.gate import ListGate
 from .config import Config
 from .fd_limits import fit_connection_caps, raise_fd_limit
@@ -61,6 +66,9 @@ class Daemon:
         self.store: AnswerStore | None = None
         self._key_filter: asyncio.Task[None] | None = None
         self._list_watch: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        # The compliance gate; start() gives it consent records and the audit trail.
+        self.checker = CallCheck(self.service, self.metrics)
         self._loop_errors = LoopErrorLog()
         self._previous_loop_handler: LoopHandler | None = None
 
@@ -91,16 +99,19 @@ class Daemon:
             await gate.load()
             self.service.gate = gate
             self._list_watch = asyncio.create_task(gate.watch(cfg.lists.reload_s))
+            await self._start_compliance(secret)
         for p in self.providers:
             await p.start()
-        app = make_app(self.service, self.metrics, cfg.http.auth_tokens)
+        app = make_app(self.service, self.metrics, cfg.http.auth_tokens, self.checker)
         self.http = HttpServer(app, cfg.http, self.metrics, caps.http)
         async with self._listening("HTTP", cfg.http.host, cfg.http.port, "http"):
             await self.http.start()
         self.http_port = self.http.port
         if smpp_cfg.enabled:
             smpp_cfg = dataclasses.replace(smpp_cfg, max_connections=caps.smpp)
-            self.smpp_server = SmppFrontend(smpp_cfg, self.service, self.metrics)
+            self.smpp_server = SmppFrontend(
+                smpp_cfg, self.service, self.metrics, checker=self.checker
+            )
             async with self._listening("SMPP", smpp_cfg.host, smpp_cfg.port, "smpp_server"):
                 await self.smpp_server.start()
         log.info(
@@ -109,6 +120,52 @@ class Daemon:
             providers=[p.where for p in self.providers],
             http_max_connections=caps.http,
         )
+
+    async def _start_compliance(self, secret: bytes) -> None:
+        """Consent records and the audit trail, beside the lists (the same key)."""
+        cfg = self.config
+        data_dir = Path(cfg.store.data_dir)
+        keyer = NumberKeyer(secret)
+        self.service.imsi_keyer = keyer.imsi_key
+        consent = ConsentBook(data_dir / "consent.sqlite3", keyer)
+        await asyncio.to_thread(consent.load)
+        self.metrics.consent_records.set_function(consent.__len__)
+        audit = None
+        if cfg.compliance.audit:
+            audit = AuditTrail(
+                data_dir / "audit" / "audit.sqlite3",
+                keyer.key,
+                derive_chain_key(secret),
+                max_pending=cfg.compliance.audit_max_pending,
+            )
+            self.metrics.audit_pending.set_function(lambda: audit.pending)
+            self.metrics.before_render.append(_AuditCounts(audit, self.metrics))
+            self._tasks.append(asyncio.create_task(audit.run(cfg.compliance.audit_flush_s)))
+        self.checker = CallCheck(
+            self.service, self.metrics, self.service.gate, consent, audit, keyer
+        )
+        # Country zones and holidays are worked out once, not on a dialer's first check.
+        year = time.gmtime().tm_year
+        for hours in self.checker.hours():
+            await asyncio.to_thread(hours.preload, (year, year + 1))
+        self._tasks.append(asyncio.create_task(self._housekeeping()))
+
+    async def _housekeeping(self) -> None:
+        """Hourly: the audit trail's retention, consent held past its legal hold."""
+        cfg = self.config.compliance
+        checker = self.checker
+        while True:
+            try:
+                if checker.audit is not None:
+                    before = time.time() - cfg.audit_retention_days * 86400
+                    pruned = await asyncio.to_thread(checker.audit.prune, before)
+                    if pruned:
+                        log.info("audit.pruned", records=pruned)
+                if checker.consent is not None:
+                    await asyncio.to_thread(checker.consent.purge_expired_holds)
+            except Exception as exc:  # the disk's trouble: logged, tried again next hour
+                log.error("compliance.housekeeping_failed", error=type(exc).__name__)
+            await asyncio.sleep(3600)
 
     @contextlib.asynccontextmanager
     async def _listening(
@@ -135,11 +192,14 @@ class Daemon:
             await self.smpp_server.stop()
         if self.http is not None:
             await self.http.stop()
-        for task in (self._key_filter, self._list_watch):
+        for task in (self._key_filter, self._list_watch, *self._tasks):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        if self.checker.audit is not None:
+            with contextlib.suppress(Exception):  # close() logged what it could not write
+                await self.checker.audit.close()
         if self.store is not None:
             await self.store.close()  # what is queued is written first
             self.store = None
@@ -166,6 +226,21 @@ class Daemon:
             http=f"http://{self.config.http.host}:{self.http_port}",
             smpp=self.smpp_server.port if self.smpp_server is not None else None,
         )
+
+
+class _AuditCounts:
+    """The audit trail counts in its writer thread; the counters take the growth."""
+
+    def __init__(self, audit: AuditTrail, metrics: Metrics) -> None:
+        self.audit, self.metrics = audit, metrics
+        self.written = self.failures = 0
+
+    def __call__(self) -> None:
+        a, m = self.audit, self.metrics
+        written, failures = a.written, a.write_failures
+        m.audit_records.inc(max(0, written - self.written))
+        m.audit_failures.inc(max(0, failures - self.failures))
+        self.written, self.failures = written, failures
 
 
 class ListenError(Exception):

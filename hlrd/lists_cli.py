@@ -139,11 +139,30 @@ async def _erase_offline(config: Config, e164: str) -> dict[str, Any]:
     files = list_files(config)
     OwnList(files.directory / "erased.sqlite3", files.keyer).add(e164, "erasure", "cli")
     own = OwnList(files.directory / "own.sqlite3", files.keyer).remove(e164)
+    removed: dict[str, Any] = {"cached_answers": answers, "own_list_entries": int(own)}
+    removed.update(_erase_compliance_records(config, e164))
+    return {"erased": True, "removed": removed, "suppressed": True, "daemon": "not running"}
+
+
+def _erase_compliance_records(config: Config, e164: str) -> dict[str, Any]:
+    """Consent records (unless the legal hold keeps them) and the audit trail's link,
+    as the daemon's erasure does (call_check.CallCheck.erase)."""
+    from .compliance.audit import AuditTrail, derive_chain_key
+    from .compliance.consent import ConsentBook
+    from .store.keys import NumberKeyer
+
+    secret = load_key(config.store)
+    keyer = NumberKeyer(secret)
+    data_dir = Path(config.store.data_dir)
+    book = ConsentBook(data_dir / "consent.sqlite3", keyer)
+    hold_days = config.compliance.legal_hold_days
+    hold_until = book.clock() + hold_days * 86400 if hold_days else None
+    erased = book.erase(e164, hold_until)
+    trail = AuditTrail(data_dir / "audit" / "audit.sqlite3", keyer.key, derive_chain_key(secret))
     return {
-        "erased": True,
-        "removed": {"cached_answers": answers, "own_list_entries": int(own)},
-        "suppressed": True,
-        "daemon": "not running",
+        "consent_records": erased.deleted,
+        "consent_records_held": erased.held,
+        "audit_records_unlinked": trail.unlink(e164),
     }
 
 

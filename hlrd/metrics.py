@@ -28,7 +28,7 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from .domain.decision import KNOWN_REASONS
+from .domain.decision import GATE_REASONS, KNOWN_REASONS
 from .domain.numbers import NumberProblem
 
 # *_created series double the scrape size and tell a NOC nothing here.
@@ -123,6 +123,8 @@ class Metrics:
     def __init__(self) -> None:
         self.child = Children()
         self._pending: dict[tuple[object, tuple[str, ...]], Any] = {}
+        # Called before each scrape: counters kept elsewhere (a thread's) brought in.
+        self.before_render: list[Callable[[], None]] = []
         r = self.registry = CollectorRegistry()
         # What the default registry would have shown (memory, CPU, descriptors, GC):
         # its collectors are bound to that registry, so this one gets its own.
@@ -257,9 +259,42 @@ class Metrics:
             ["verdict", "reason"],
             registry=r,
         )
-        for verdict, reasons in KNOWN_REASONS.items():
-            for reason in reasons:
-                self.touch(self.decisions, verdict.value, reason)
+        for table in (KNOWN_REASONS, GATE_REASONS):
+            for verdict, reasons in table.items():
+                for reason in reasons:
+                    self.touch(self.decisions, verdict.value, reason)
+        self.erasures = Counter(
+            "hlrd_erasures",
+            "Erasure requests carried out (GDPR Art. 17), by what asked (api, cli)",
+            ["source"],
+            registry=r,
+        )
+        self.touch_each(self.erasures, (), ("api", "cli"))
+        self.deferrals = Counter(
+            "hlrd_deferrals",
+            "Checks deferred for calling hours, by the country whose hours applied",
+            ["country"],
+            registry=r,
+        )
+        self.consent_records = Gauge(
+            "hlrd_consent_records", "Consent records in force or withdrawn", registry=r
+        )
+        self.audit_records = Counter(
+            "hlrd_audit_records", "Decisions written to the audit trail", registry=r
+        )
+        self.audit_pending = Gauge(
+            "hlrd_audit_pending", "Decisions waiting to be written to the audit trail", registry=r
+        )
+        self.audit_failures = Counter(
+            "hlrd_audit_write_failures",
+            "Audit trail writes that failed (the decisions stay pending and are retried)",
+            registry=r,
+        )
+        self.audit_refused = Counter(
+            "hlrd_audit_refused",
+            "Checks answered unknown (do not call) because the audit trail was full",
+            registry=r,
+        )
         self.rejected_numbers = Counter(
             "hlrd_rejected_numbers", "Numbers refused before lookup", ["problem"], registry=r
         )
@@ -332,5 +367,7 @@ class Metrics:
             pending.flush()
 
     def render(self) -> bytes:
+        for hook in self.before_render:
+            hook()
         self.flush()
         return generate_latest(self.registry)

@@ -18,8 +18,9 @@ import structlog
 
 from .cache.answers import AnswerCache
 from .compliance.gate import ListGate, Screened
+from .compliance.policy import DEFAULT, CallPolicy
 from .config import Config
-from .domain.decision import Decision, decide, decision_inputs
+from .domain.decision import Decision, Policy, decide, decision_inputs
 from .domain.derive import derive
 from .domain.masking import mask_msisdn
 from .domain.numbers import InvalidNumber, Msisdn, normalize
@@ -141,6 +142,8 @@ class LookupService:
         self.providers = list(providers)
         self.router = Router(self.providers, config.routes)
         self.gate: ListGate | None = None  # the do-not-call lists, when the daemon has them
+        # Keys the IMSIs answers tell (result.imsi_key), when the daemon has a key.
+        self.imsi_keyer: Callable[[str], bytes] | None = None
         self.metrics = metrics
         self.cache = cache
         self.breakers: dict[str, CircuitBreaker] = {}
@@ -230,6 +233,7 @@ class LookupService:
         trace: Trace | None = None,
         max_age: float | None = None,
         fresh: bool = False,
+        policy: Policy | None = None,
     ) -> asyncio.Future[LookupResult]:
         """Start (or join) a lookup and return this caller's future of its result.
 
@@ -246,7 +250,7 @@ class LookupService:
             raise ShuttingDown("hlrd is shutting down")
         loop = asyncio.get_running_loop()
         mine: asyncio.Future[LookupResult] = loop.create_future()
-        max_age = strictest(max_age, self.config.policy.max_age_s)
+        max_age = strictest(max_age, (policy or self.config.policy).max_age_s)
         cache = self.cache
         if cache is not None and not fresh:
             hit = cache.peek(msisdn.e164, max_age, lookup_id or new_lookup_id())
@@ -428,6 +432,7 @@ class LookupService:
                 lookup_id=lookup_id,
                 provider=provider.name,
                 transport=provider.transport,
+                imsi_keyer=self.imsi_keyer,
                 timings=Timings(
                     upstream_ms=round((done - sent) * 1000, 3),
                     total_ms=round((done - started) * 1000, 3),
@@ -500,13 +505,18 @@ class LookupService:
         to the next one."""
         return sorted(self.router.route(msisdn.e164, msisdn.region)[1], key=_unready)
 
-    def decide(self, result: LookupResult) -> Decision:
-        """The policy's decision, counted. Remembered by the fields it reads: a dialer
+    def decide(
+        self, result: LookupResult, policy: CallPolicy | None = None, count: bool = True
+    ) -> Decision:
+        """The policy's decision, counted (unless the caller counts what it makes of
+        it: the compliance gate's final answer). Remembered by the fields it reads: a dialer
         re-checking cached numbers asks the same few questions again and again."""
-        key = decision_inputs(result)
+        name = policy.name if policy is not None else DEFAULT
+        key = (name, decision_inputs(result))
         known = self._decisions.get(key)
         if known is None:
-            decision = decide(result, self.config.policy)
+            roaming = policy.roaming if policy is not None else self.config.policy
+            decision = decide(result, roaming)
             m = self.metrics
             counters = [
                 m.pending(m.decisions, decision.verdict.value, reason.split(":")[0])
@@ -515,8 +525,9 @@ class LookupService:
             if len(self._decisions) >= DECISIONS_REMEMBERED:
                 self._decisions.clear()
             known = self._decisions[key] = (decision, counters)
-        for counter in known[1]:
-            counter.inc()
+        if count:
+            for counter in known[1]:
+                counter.inc()
         return known[0]
 
     async def erase(self, msisdn: Msisdn, source: str) -> dict[str, int]:

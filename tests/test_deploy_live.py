@@ -41,7 +41,7 @@ from .prometheus_server import Prometheus, PrometheusError, has_numbers, poll, r
 TOKEN = "live-test-token"
 SCRAPE_TIMEOUT_S = 10.0
 DATA_TIMEOUT_S = 15.0  # a pass takes ~3 s of it: two scrapes and a rule evaluation
-EXPECTED = (200, 200, 200, 200, 504, 400, 401, "DELIVRD", Status.ESME_RINVPASWD)  # drive()'s
+EXPECTED = (200, 200, 200, 200, 200, 504, 400, 401, "DELIVRD", Status.ESME_RINVPASWD)  # drive()'s
 LISTED = "48600000007"  # on the do-not-call list "own": blocked before any lookup
 TIMED_OUT = 'hlrd_lookups_total{job="hlrd", outcome="timeout"} >= 1'
 
@@ -62,6 +62,8 @@ async def test_every_panel_and_recording_rule_has_data(sim: Simulator, tmp_path:
         "http": {"auth_tokens": [TOKEN]},
         "lookup": {"timeout_s": 1, "shutdown_grace_s": 0.2},
         "smpp_server": SMPP_SERVER,
+        # No calling hours at all in Poland: every check under it is deferred.
+        "policies": {"closed": {"hours": {"PL": {}}}},
     }
     import_list(config_for(sim, **sections), tmp_path, "own", LISTED)
     async with running_daemon(sim, **sections) as (daemon, http):
@@ -118,6 +120,7 @@ async def drive(daemon: Daemon, http: aiohttp.ClientSession) -> tuple[object, ..
             get("/v1/check/48600000001"),  # at home: allow
             get("/v1/check/48600000003"),  # roaming outside the EEA: block
             get(f"/v1/check/{LISTED}"),  # on a do-not-call list: block, no lookup
+            get("/v1/check/48600000001?policy=closed"),  # outside the calling hours: defer
             get("/v1/lookup/48600000002"),
             get("/v1/lookup/48600000090"),  # never answered: times out (lookup.timeout_s)
             get("/v1/check/123"),  # not a number

@@ -26,10 +26,20 @@ KEPT = "48600000002"
 
 
 def _store_files(sim: Simulator) -> tuple[list[Path], NumberKeyer]:
+    """The answer store's, the consent records' and the audit trail's files (each
+    database with its WAL and journal)."""
     cfg = parse_config(config_for(sim), env=DATA_ENV()).store
     data = Path(cfg.data_dir)
-    files = [p for p in data.glob("hlrd.sqlite3*") if p.is_file()]
+    files = [
+        p
+        for pattern in ("hlrd.sqlite3*", "consent.sqlite3*", "audit/audit.sqlite3*")
+        for p in data.glob(pattern)
+        if p.is_file()
+    ]
     return files, NumberKeyer(load_key(cfg))
+
+
+CONSENT = {"channels": ["voice"], "source": "web_form", "text_version": "v1", "evidence": "f-1"}
 
 
 async def test_an_erased_number_leaves_no_trace_but_its_suppression_token(
@@ -42,6 +52,10 @@ async def test_an_erased_number_leaves_no_trace_but_its_suppression_token(
             for n in (ERASED, KEPT):
                 async with http.get(f"/v1/lookup/{n}") as r:
                     assert (await r.json())["outcome"] == "ok"
+                async with http.post(f"/v1/consent/{n}", json=CONSENT) as r:
+                    assert (await r.json())["imsi_recorded"] is True
+                async with http.get(f"/v1/check/{n}") as r:  # an audit record of each
+                    assert r.status == 200
             await http.put(f"/v1/dnc/{ERASED}", json={"reason": "complaint"})
             assert daemon.store is not None
             await daemon.store.flush()
@@ -58,6 +72,12 @@ async def test_an_erased_number_leaves_no_trace_but_its_suppression_token(
             async with http.get(f"/v1/dnc/{ERASED}") as r:
                 own = await r.json()
             resubmitted = sim.stats.submits - submits
+            async with http.get(f"/v1/audit/numbers/{ERASED}") as r:
+                audited = (await r.json())["records"]
+            async with http.get(f"/v1/consent/{ERASED}") as r:
+                consent = (await r.json())["records"]
+            async with http.get("/v1/audit") as r:
+                verdicts = [rec["verdict"] for rec in (await r.json())["records"]]
         flush_logs()
     finally:
         structlog.reset_defaults()
@@ -65,9 +85,18 @@ async def test_an_erased_number_leaves_no_trace_but_its_suppression_token(
             logging.getLogger().removeHandler(handler)
     assert receipt == {
         "erased": True,
-        "removed": {"cached_answers": 1, "own_list_entries": 1},
+        "removed": {
+            "cached_answers": 1,
+            "own_list_entries": 1,
+            "consent_records": 1,
+            "consent_records_held": 0,
+            "held_until": None,
+            "audit_records_unlinked": 1,
+        },
         "suppressed": True,
     }
+    # The decisions stay (the check after erasure too), unlinked from the number.
+    assert audited == [] and consent == [] and verdicts == ["block", "allow", "block"]
     assert (check["decision"], check["reasons"], check["lookup"]) == ("block", ["erased"], None)
     assert resubmitted == 0 and own["listed"] is False
     assert KEPT in remembered and ERASED not in remembered
@@ -75,7 +104,8 @@ async def test_an_erased_number_leaves_no_trace_but_its_suppression_token(
     files, keyer = _store_files(sim)
     data = b"".join(p.read_bytes() for p in files)
     for scanned in (live, data):
-        assert keyer.key(KEPT) in scanned  # the scan finds a kept number's key...
+        # The scan finds a kept number's key in each file (answers, consent, audit)...
+        assert scanned.count(keyer.key(KEPT)) >= 3
         assert keyer.key(ERASED) not in scanned  # ...and not the erased one's
         assert ERASED.encode() not in scanned
     assert ERASED not in out.getvalue()

@@ -55,11 +55,15 @@ async def test_a_listed_number_is_blocked_and_costs_no_lookup(
         other = await _check(http, NOT_LISTED)
         async with http.get("/metrics") as r:
             metrics = await r.text()
+    assert len(listed.pop("decision_id")) == 16
     assert listed == {
         "decision": "block",
         "call": False,
         "reasons": ["listed:own"],
         "warnings": [],
+        "policy": {"name": "default", "version": "1"},
+        "retry_after": None,
+        "consent_id": None,
         "lookup": None,
         "lookup_skipped": "blocked by a do-not-call list before any lookup",
     }

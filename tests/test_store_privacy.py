@@ -48,9 +48,10 @@ def spellings(digits: str) -> dict[str, bytes]:
 
 
 def found(data_dir: Path, secrets: list[str]) -> list[str]:
-    """'file: what (spelling)' for every secret found in any file of the directory."""
+    """'file: what (spelling)' for every secret found in any file of the directory
+    and those below it (lists, the audit trail)."""
     hits = []
-    for path in sorted(data_dir.iterdir()):
+    for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
         blob = path.read_bytes()
         for secret in secrets:
             for name, pattern in spellings(secret).items():

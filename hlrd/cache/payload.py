@@ -32,6 +32,8 @@ def encode(result: LookupResult) -> bytes:
     for name in _DROPPED:
         del d[name]
     d["imsi"] = mask_imsi(result.imsi)
+    if result.imsi_key is not None:
+        d["imsi_key"] = result.imsi_key.hex()  # keyed: whose SIM, for consent, not which
     d["serving_msc"] = None
     return orjson.dumps(d)  # compact, as json.dumps(separators=(",", ":")), ~10x faster
 
@@ -58,10 +60,18 @@ def decode(payload: bytes, msisdn: str) -> LookupResult:
         visited_country=d.get("visited_country"),
         zone=Zone(d.get("zone", "UNKNOWN")),
         imsi=d.get("imsi"),
+        imsi_key=_imsi_key(d.get("imsi_key")),
         error=d.get("error"),
         timings=Timings(),
         cache=CacheInfo(),
     )
+
+
+def _imsi_key(text: Any) -> bytes | None:
+    try:
+        return bytes.fromhex(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
 
 
 def _network(d: dict[str, Any] | None) -> Network:

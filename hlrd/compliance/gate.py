@@ -28,6 +28,7 @@ from .list_key import ListKeyer
 from .lists import ListError, ListFiles, ListInfo, Lists, info_json
 from .own_list import NAME as OWN
 from .own_list import Entry, OwnList
+from .policy import CallPolicy
 
 log = structlog.get_logger("hlrd.lists")
 
@@ -65,6 +66,7 @@ class ListGate:
         self._seen: tuple[object, ...] = ()
         self._stale_names: tuple[str, ...] = ()
         self._stale_checked = -1e18
+        self._consulted: dict[str, tuple[object, tuple[tuple[str, str], ...]]] = {}
         for reason in REASONS:  # the series exist before the first block
             metrics.touch(metrics.decisions, "block", reason)
         metrics.watch(metrics.list_numbers, (OWN,), self._own_size)
@@ -156,7 +158,8 @@ class ListGate:
         self._own = own
         return removed
 
-    def screen(self, e164: str) -> Screened:
+    def screen(self, e164: str, policy: CallPolicy | None = None) -> Screened:
+        """Erased, then the lists `policy` consults (every list without one)."""
         lists, own = self.lists, self._own
         if not len(lists) and not own and not self._erased:
             return CLEAR
@@ -169,13 +172,31 @@ class ListGate:
             if expires is None or self._clock() < expires:
                 hits.insert(0, OWN)
         stale = self._stale()
+        block_stale = self._block_stale
+        if policy is not None:
+            if policy.lists is not None:
+                hits = [name for name in hits if name in policy.lists]
+                stale = tuple(name for name in stale if name in policy.lists)
+            block_stale = policy.stale_block
         for name in hits:
             self._metrics.child(self._metrics.list_hits, name).inc()
         blocked = [f"listed:{name}" for name in hits]
         stale_reasons = tuple(f"list_stale:{name}" for name in stale)
-        if self._block_stale:
+        if block_stale:
             return Screened((*blocked, *stale_reasons)) if blocked or stale else CLEAR
         return Screened(tuple(blocked), stale_reasons)
+
+    def consulted(self, policy: CallPolicy) -> tuple[tuple[str, str], ...]:
+        """The lists `policy` consults, each with its version, for the audit record
+        (worked out once per loaded set of lists and policy)."""
+        memo = self._consulted
+        found = memo.get(policy.name)
+        if found is None or found[0] is not self.lists.generation:
+            versions = [(i.name, i.version) for i in self.lists.infos() if policy.uses(i.name)]
+            if policy.uses(OWN):
+                versions.append((OWN, "live"))
+            found = memo[policy.name] = (self.lists.generation, tuple(sorted(versions)))
+        return found[1]
 
     def _stale(self) -> tuple[str, ...]:
         """Stale lists, worked out at most once a second (every check asks)."""

@@ -229,6 +229,11 @@ class Lists:
     def infos(self) -> list[ListInfo]:
         return [loaded.info for loaded in self._lists.values()]
 
+    @property
+    def generation(self) -> object:
+        """Changes (by identity) whenever a list is swapped in."""
+        return self._lists
+
     def hits(self, key: int, names: Iterable[str] | None = None) -> list[str]:
         """The lists (of `names`, default all) that hold the number whose key this is."""
         lists = self._lists

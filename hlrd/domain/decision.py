@@ -19,6 +19,7 @@ class Verdict(StrEnum):
     ALLOW = "allow"
     BLOCK = "block"
     UNKNOWN = "unknown"
+    DEFER = "defer"  # not now: outside the calling hours; `retry_after` says when
 
 
 # Every reason decide() can give, by verdict, as counted (the part before ":"; allow
@@ -40,6 +41,21 @@ KNOWN_REASONS: dict[Verdict, tuple[str, ...]] = {
         "reachability_unknown",
         "roaming_unknown",
     ),
+}
+# Reasons the compliance gate gives before or beside decide() (hlrd.call_check).
+GATE_REASONS: dict[Verdict, tuple[str, ...]] = {
+    Verdict.BLOCK: (
+        "listed",
+        "list_stale",
+        "erased",
+        "consent_missing",
+        "consent_expired",
+        "consent_withdrawn",
+        "ownership_unverified",
+        "subscriber_changed",
+    ),
+    Verdict.DEFER: ("calling_hours", "public_holiday", "calling_hours_none"),
+    Verdict.UNKNOWN: ("audit_backlog",),
 }
 
 

@@ -8,6 +8,9 @@ for the subscriber's bill.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+
 from .countries import BY_ISO, country_of_mcc
 from .map_errors import MapError, map_error_name
 from .masking import mask_imsi
@@ -73,6 +76,7 @@ def derive(
     provider: str,
     transport: str,
     timings: Timings,
+    imsi_keyer: Callable[[str], bytes] | None = None,
 ) -> LookupResult:
     """The result of a lookup: what the provider's answer means for this number."""
     reach = reachability_of(answer)
@@ -101,6 +105,10 @@ def derive(
     ):
         outcome = Outcome.PARTIAL
     imsi = answer.imsi if return_imsi else mask_imsi(answer.imsi)
+    imsi_key = None
+    if imsi_keyer is not None and answer.imsi:
+        with contextlib.suppress(ValueError):  # no IMSI, whatever the provider sent
+            imsi_key = imsi_keyer(answer.imsi)
     return LookupResult(
         lookup_id=lookup_id,
         msisdn=msisdn.e164,
@@ -121,4 +129,5 @@ def derive(
         visited_country=visited,
         zone=zone,
         imsi=imsi,
+        imsi_key=imsi_key,
     )

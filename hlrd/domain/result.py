@@ -104,6 +104,9 @@ class LookupResult:
     error: str | None = None
     timings: Timings = field(default_factory=Timings)
     cache: CacheInfo = NOT_CACHED
+    # A keyed hash of the IMSI the provider told (never shown: to_dict leaves it out),
+    # so consent can tell whether the number changed hands even when `imsi` is masked.
+    imsi_key: bytes | None = None
 
     def served_as(self, lookup_id: str, cache: CacheInfo, timings: Timings) -> LookupResult:
         """This answer again, under another lookup id, cache info and timings.

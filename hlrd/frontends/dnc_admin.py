@@ -17,7 +17,7 @@ from aiohttp import web
 
 from ..compliance.own_list import MAX_TEXT, Entry, OwnListFull, number_in
 from ..domain.numbers import InvalidNumber, Msisdn
-from .http_errors import SERVICE_KEY, error
+from .http_errors import CHECKER_KEY, SERVICE_KEY, error
 
 OBJECTION = "objection (GDPR Art. 21)"
 _MAX_EXPIRY = 4_102_444_800  # 2100-01-01: later is no date anyone means
@@ -170,7 +170,7 @@ async def _erase(request: web.Request) -> web.Response:
         return found
     _, msisdn = found
     try:
-        removed = await request.app[SERVICE_KEY].erase(msisdn, "api")
+        removed = await request.app[CHECKER_KEY].erase(msisdn, "api")
     except OwnListFull as exc:
         return error(request, 507, "list_full", str(exc))
     return web.json_response({"erased": True, "removed": removed, "suppressed": True})

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import math
 import os
 import time
 import traceback
@@ -26,15 +27,19 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
+from ..call_check import Answer, CallCheck
+from ..compliance.policy import CallPolicy
 from ..domain.masking import mask_msisdn
 from ..domain.numbers import InvalidNumber, Msisdn
 from ..domain.result import LookupResult, Outcome
 from ..log_budget import LogBudget
 from ..metrics import Metrics
 from ..service import LookupService, ShuttingDown, new_lookup_id, strictest
+from .audit_admin import add_routes as add_audit_routes
 from .cache_admin import add_routes as add_cache_routes
+from .consent_admin import add_routes as add_consent_routes
 from .dnc_admin import add_routes as add_dnc_routes
-from .http_errors import SERVICE_KEY, digit_mode, error, plain_format
+from .http_errors import CHECKER_KEY, SERVICE_KEY, digit_mode, error, plain_format
 from .http_metrics import UNMATCHED, HttpMetrics, route_of
 from .openapi import add_openapi_routes
 from .request_ids import caller_ids
@@ -214,7 +219,7 @@ def _freshness(request: web.Request) -> tuple[float | None, bool] | web.Response
 
 
 def _start_lookup(
-    request: web.Request, msisdn: Msisdn | None = None
+    request: web.Request, msisdn: Msisdn | None = None, policy: CallPolicy | None = None
 ) -> asyncio.Future[LookupResult] | web.Response:
     """Normalize the number (unless the caller did) and start its lookup; an error
     response when either fails. A future, not a coroutine: a cached answer is in it
@@ -238,6 +243,7 @@ def _start_lookup(
             trace,
             max_age=strictest(max_age, service.config.http.max_age_s),
             fresh=fresh,
+            policy=policy.roaming if policy is not None else None,
         )
     except ShuttingDown:
         return _shutting_down(request)
@@ -248,10 +254,10 @@ def _shutting_down(request: web.Request) -> web.Response:
 
 
 async def _looked_up(
-    request: web.Request, msisdn: Msisdn | None = None
+    request: web.Request, msisdn: Msisdn | None = None, policy: CallPolicy | None = None
 ) -> LookupResult | web.Response:
     """The lookup's result, or the error response that ended it."""
-    started = _start_lookup(request, msisdn)
+    started = _start_lookup(request, msisdn, policy)
     if not isinstance(started, asyncio.Future):
         return started
     try:
@@ -278,62 +284,55 @@ async def _lookup(request: web.Request) -> web.StreamResponse:
     )
 
 
+def _policy(request: web.Request) -> CallPolicy | web.Response:
+    """`?policy=` (the default policy without it), or the 400 naming it."""
+    checker = request.app[CHECKER_KEY]
+    name = request.query.get("policy")
+    if name is None:
+        return checker.default_policy
+    policy = checker.policies.get(name)
+    if policy is None:
+        known = ", ".join(sorted(checker.policies))
+        return error(
+            request, 400, "invalid_parameter", f"policy must be one of: {known}", field="policy"
+        )
+    return policy
+
+
 async def _check(request: web.Request) -> web.StreamResponse:
-    service = request.app[SERVICE_KEY]
-    warnings: list[str] = []
-    msisdn: Msisdn | None = None
-    if service.gate is not None:  # the lists first: a listed number costs no lookup
-        normalized = _normalize(request)
-        if not isinstance(normalized, Msisdn):
-            return normalized
-        msisdn = normalized
-        screened = service.screen(msisdn)
-        if screened is not None and screened.blocked:
-            return _listed(request, screened.blocked)
-        if screened is not None:
-            warnings = list(screened.warnings)
-    result = await _looked_up(request, msisdn)
+    """The compliance gate, then (only for a number still callable) the lookup."""
+    normalized = _normalize(request)
+    if not isinstance(normalized, Msisdn):
+        return normalized
+    msisdn = normalized
+    policy = _policy(request)
+    if not isinstance(policy, CallPolicy):
+        return policy
+    checker = request.app[CHECKER_KEY]
+    decision_id = request[LOOKUP_ID_KEY]
+    cleared = checker.before(msisdn, policy, decision_id, "http")
+    if isinstance(cleared, Answer):
+        return _answered(request, cleared)
+    result = await _looked_up(request, msisdn, policy)
     if not isinstance(result, LookupResult):
         return result
-    d = service.decide(result)
-    if digit_mode(request):
-        headers = {"Content-Type": "text/plain; charset=utf-8"}  # what text= would set
-        if result.cache.hit:
-            headers["Age"] = str(int(result.cache.age_s))
-        return web.Response(body=d.digit.encode(), headers=headers)
-    return _aged(
-        web.json_response(
-            {
-                "decision": d.verdict.value,
-                "call": d.call,
-                "reasons": list(d.reasons),
-                "warnings": warnings,
-                "lookup": result.to_dict(),
-                "lookup_skipped": None,
-            }
-        ),
-        result,
-    )
+    return _answered(request, checker.after(msisdn, policy, cleared, result, decision_id, "http"))
 
 
-def _listed(request: web.Request, reasons: tuple[str, ...]) -> web.Response:
-    """A number the lists block: the answer, without a lookup (and why none ran)."""
+def _answered(request: web.Request, answer: Answer) -> web.Response:
+    """The answer as JSON, or "1"/"0" in digit mode; Age when it came from the cache,
+    Retry-After (seconds) when it was deferred."""
+    headers: dict[str, str] = {}
+    lookup = answer.lookup
+    if lookup is not None and lookup.cache.hit:
+        headers["Age"] = str(int(lookup.cache.age_s))
+    if answer.retry_after is not None:
+        wait = answer.retry_after.timestamp() - request.app[CHECKER_KEY].clock()
+        headers["Retry-After"] = str(max(0, math.ceil(wait)))
     if digit_mode(request):
-        return web.Response(body=b"1", headers={"Content-Type": "text/plain; charset=utf-8"})
-    return web.json_response(
-        {
-            "decision": "block",
-            "call": False,
-            "reasons": list(reasons),
-            "warnings": [],
-            "lookup": None,
-            "lookup_skipped": (
-                "the person asked to be forgotten: never looked up or called again"
-                if "erased" in reasons
-                else "blocked by a do-not-call list before any lookup"
-            ),
-        }
-    )
+        headers["Content-Type"] = "text/plain; charset=utf-8"  # what text= would set
+        return web.Response(body=answer.digit.encode(), headers=headers)
+    return web.json_response(answer.to_json(), headers=headers)
 
 
 async def _healthz(_: web.Request) -> web.Response:
@@ -370,9 +369,15 @@ _ROUTES: tuple[tuple[str, Handler, tuple[int, ...]], ...] = (
 )
 
 
-def make_app(service: LookupService, metrics: Metrics, tokens: tuple[str, ...]) -> web.Application:
+def make_app(
+    service: LookupService,
+    metrics: Metrics,
+    tokens: tuple[str, ...],
+    checker: CallCheck | None = None,
+) -> web.Application:
     app = web.Application(middlewares=[_guard])
     app[SERVICE_KEY] = service
+    app[CHECKER_KEY] = checker if checker is not None else CallCheck(service, metrics)
     app[METRICS_KEY] = metrics
     app[TOKENS_KEY] = tokens
     add_openapi_routes(app)  # open, like /healthz: outside /v1
@@ -385,4 +390,6 @@ def make_app(service: LookupService, metrics: Metrics, tokens: tuple[str, ...]) 
     http_metrics.create_route_series(UNMATCHED, (404,))
     add_cache_routes(app)
     add_dnc_routes(app)
+    add_consent_routes(app)
+    add_audit_routes(app)
     return app

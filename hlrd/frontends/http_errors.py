@@ -7,9 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
+from ..call_check import CallCheck
 from ..service import LookupService
 
 SERVICE_KEY = web.AppKey("service", LookupService)
+CHECKER_KEY = web.AppKey("checker", CallCheck)  # the compliance gate over the service
 
 
 # The query strings dialers send on nearly every request, with the format they ask

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import structlog
 from prometheus_client import Counter, Gauge
 
+from ..call_check import Answer, CallCheck
 from ..config import SmppAccount, SmppServerConfig
 from ..domain.masking import mask_msisdn
 from ..domain.numbers import InvalidNumber, Msisdn
@@ -146,9 +147,12 @@ class SmppFrontend:
         service: LookupService,
         metrics: Metrics,
         clock: Callable[[], float] = time.monotonic,
+        checker: CallCheck | None = None,
     ) -> None:
         self.config = config
         self.service = service
+        # Each account's policy: its receipts carry the gate's decision.
+        self.checker = checker if checker is not None else CallCheck(service, metrics)
         self.clock = clock  # error buckets and bind lockouts; tests move it
         self.m = _ServerMetrics(metrics)
         self.accounts = {a.system_id: _AccountState(a, TokenBucket(a.tps)) for a in config.accounts}
@@ -378,18 +382,39 @@ class _ClientHandler(Handler):
         server.remember(message_id, name, MessageState.ENROUTE, 0)
         resp = SubmitSmResp(sequence=pdu.sequence, message_id=message_id)
         receipt_for = functools.partial(self._receipt, conn, pdu, message_id)
+        answer: Answer | None = None
         if msisdn is not None:
-            try:
-                # The platform's id for this lookup goes into its log lines.
-                lookup = server.service.begin(
-                    msisdn, trace={"message_id": message_id}, max_age=account.max_age_s
-                )
-            except ShuttingDown:
-                result: LookupResult | None = _not_looked_up(msisdn, "hlrd is shutting down")
+            checker = server.checker
+            policy = checker.policies[account.policy]
+            cleared = checker.before(msisdn, policy, message_id, "smpp")
+            if isinstance(cleared, Answer):  # the gate stopped it: no lookup
+                result: LookupResult | None = None
+                answer = cleared
             else:
-                state.in_flight += 1
-                lookup.add_done_callback(functools.partial(self._answered, receipt_for, msisdn))
-                return resp
+                try:
+                    # The platform's id for this lookup goes into its log lines.
+                    lookup = server.service.begin(
+                        msisdn,
+                        trace={"message_id": message_id},
+                        max_age=account.max_age_s,
+                        policy=policy.roaming,
+                    )
+                except ShuttingDown:
+                    result = _not_looked_up(msisdn, "hlrd is shutting down")
+                else:
+                    state.in_flight += 1
+                    decided = functools.partial(
+                        checker.after,
+                        msisdn,
+                        policy,
+                        cleared,
+                        decision_id=message_id,
+                        source="smpp",
+                    )
+                    lookup.add_done_callback(
+                        functools.partial(self._answered, receipt_for, msisdn, decided)
+                    )
+                    return resp
         else:
             result = None
             if (suppressed := self.log_take()) is not None:
@@ -403,13 +428,14 @@ class _ClientHandler(Handler):
         # Answered at once: the submit_sm_resp must go out first, or the client cannot
         # match the receipt to a message id it does not know yet.
         conn.respond(resp)
-        receipt_for(result)
+        receipt_for(result, answer)
         return None
 
     def _answered(
         self,
-        receipt_for: Callable[[LookupResult | None], None],
+        receipt_for: Callable[[LookupResult | None, Answer | None], None],
         msisdn: Msisdn,
+        decided: Callable[[LookupResult], Answer],
         lookup: asyncio.Future[LookupResult],
     ) -> None:
         assert self.state is not None
@@ -422,7 +448,7 @@ class _ClientHandler(Handler):
         else:
             result = lookup.result()
         try:
-            receipt_for(result)
+            receipt_for(result, decided(result))
         except Exception as exc:  # a receipt we cannot build must not vanish silently
             if (suppressed := self.log_take()) is not None:
                 log.error(
@@ -430,14 +456,19 @@ class _ClientHandler(Handler):
                 )
 
     def _receipt(
-        self, conn: SmppConnection, pdu: SubmitSm, message_id: str, result: LookupResult | None
+        self,
+        conn: SmppConnection,
+        pdu: SubmitSm,
+        message_id: str,
+        result: LookupResult | None,
+        answer: Answer | None = None,
     ) -> None:
-        """Send the receipt (None: the number was not valid, REJECTD err:901)."""
+        """Send the receipt (neither: the number was not valid, REJECTD err:901)."""
         state = self.state
         assert state is not None
         server = self.server
-        receipt = build_receipt(pdu, message_id, result, state.account)
-        stat, err = stat_and_err(result)
+        receipt = build_receipt(pdu, message_id, result, state.account, answer)
+        stat, err = stat_and_err(result, answer)
         server.remember(message_id, state.account.system_id, STAT_TO_STATE[stat], err)
         assert server.outbox is not None
         server.outbox.send(state.account.system_id, receipt, prefer=conn)
