@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .compliance.audit import AuditError, AuditTrail, derive_chain_key
+from .compliance.audit import AuditError, AuditTrail
 from .compliance.consent import ConsentBook
 from .config import Config
 from .domain.numbers import InvalidNumber, normalize
@@ -48,9 +48,7 @@ def add_parser(sub: Any, default_config: str) -> None:
 
 
 def _trail(config: Config) -> AuditTrail:
-    secret = load_key(config.store)
-    path = Path(config.store.data_dir) / "audit" / "audit.sqlite3"
-    return AuditTrail(path, NumberKeyer(secret).key, derive_chain_key(secret))
+    return AuditTrail.for_data_dir(Path(config.store.data_dir), load_key(config.store))
 
 
 def _e164(config: Config, raw: str) -> str:

@@ -37,6 +37,8 @@ from .store.keys import NumberKeyer
 
 log = structlog.get_logger("hlrd.check")
 
+COMBINATIONS_REMEMBERED = 4_096  # (verdict, reasons) and (country, zones) seen
+KEYS_REMEMBERED = 50_000  # numbers' keyed hashes (consent checks), ~150 bytes each
 ZONES_REMEMBERED = 4_096  # (country, number or MSC prefix) -> zones
 _PREFIX = 9  # phonenumbers' longest time-zone prefix: zones depend on no more digits
 
@@ -119,6 +121,12 @@ class CallCheck:
             name: CallingHours(p.hours) for name, p in self.policies.items() if p.hours is not None
         }
         self._zones: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._keys: dict[str, bytes] = {}  # e164 -> keyed hash, for consent
+        self._counters: dict[tuple[Verdict, tuple[str, ...]], list[Any]] = {}
+        # (hours, country, zones) -> (since, until, verdict)
+        self._verdicts: dict[
+            tuple[int, str, tuple[str, ...]], tuple[float, float, HoursVerdict]
+        ] = {}
         for policy in self.policies.values():  # the series exist before the first deferral
             for country in policy.hours.countries if policy.hours is not None else ():
                 metrics.touch(metrics.deferrals, country)
@@ -161,9 +169,9 @@ class CallCheck:
                 )
             consent_id = found.consent_id
         hours = self._hours.get(policy.name)
-        if hours is not None and msisdn.region:
+        if hours is not None and _restricted(policy, msisdn.region):
             zones = self._zones_of(msisdn.region, msisdn.e164)
-            verdict = hours.evaluate(msisdn.region, zones, self._now())
+            verdict = self._in_hours(hours, msisdn.region, zones)
             if not verdict.allowed:
                 return self._deferred(
                     msisdn, policy, decision_id, source, verdict, warnings, None, consent_id
@@ -177,8 +185,21 @@ class CallCheck:
         if self.consent is None or self.keyer is None:
             return _NoConsent(policy.consent)
         return self.consent.check(
-            self.keyer.key(msisdn.e164), policy.consent, self.clock(), policy.consent_ownership
+            self._key_of(msisdn.e164), policy.consent, self.clock(), policy.consent_ownership
         )
+
+    def _key_of(self, e164: str) -> bytes:
+        """The number's keyed hash, remembered: an HMAC is ~2.5 µs and a dialer asks
+        about the same numbers all day. Bounded; erasure forgets the number."""
+        keys = self._keys
+        key = keys.get(e164)
+        if key is None:
+            assert self.keyer is not None
+            key = self.keyer.key(e164)
+            if len(keys) >= KEYS_REMEMBERED:
+                del keys[next(iter(keys))]  # the oldest first
+            keys[e164] = key
+        return key
 
     # -- after the lookup ---------------------------------------------------------
 
@@ -193,10 +214,15 @@ class CallCheck:
     ) -> Answer:
         warnings = cleared.warnings
         hours = self._hours.get(policy.name)
-        if hours is not None and result.roaming is RoamingStatus.ROAMING and result.visited_country:
-            where = result.visited_country
+        where = result.visited_country
+        if (
+            hours is not None
+            and result.roaming is RoamingStatus.ROAMING
+            and where
+            and _restricted(policy, where)
+        ):
             zones = self._zones_of(where, result.serving_msc or "")
-            verdict = hours.evaluate(where, zones, self._now())
+            verdict = self._in_hours(hours, where, zones)
             if not verdict.allowed:
                 return self._deferred(
                     msisdn,
@@ -327,41 +353,53 @@ class CallCheck:
                 lookup,
                 SKIPPED_AUDIT if lookup is None else None,
             )
-        m = self.metrics
-        for reason in answer.reasons or ("none",):
-            m.pending(m.decisions, answer.verdict.value, reason.split(":")[0]).inc()
+        for counter in self._counters_of(answer.verdict, answer.reasons):
+            counter.inc()
         return answer
+
+    def _counters_of(self, verdict: Verdict, reasons: tuple[str, ...]) -> list[Any]:
+        """hlrd_decisions_total's counters for this verdict and these reasons (the
+        part before ":"), remembered: a check asks the same few combinations."""
+        key = (verdict, reasons)
+        found = self._counters.get(key)
+        if found is None:
+            m = self.metrics
+            found = [
+                m.pending(m.decisions, verdict.value, reason.split(":")[0])
+                for reason in reasons or ("none",)
+            ]
+            if len(self._counters) >= COMBINATIONS_REMEMBERED:
+                self._counters.clear()
+            self._counters[key] = found
+        return found
+
+    def _in_hours(self, hours: CallingHours, country: str, zones: tuple[str, ...]) -> HoursVerdict:
+        """The calling hours' verdict, remembered while it holds (`until`): a check
+        then costs a dictionary lookup, not a datetime and a time-zone conversion."""
+        now = self.clock()
+        key = (id(hours), country, zones)
+        found = self._verdicts.get(key)
+        if found is not None and found[0] <= now < found[1]:
+            return found[2]
+        verdict = hours.evaluate(country, zones, datetime.fromtimestamp(now, UTC))
+        if verdict.until is not None:
+            if len(self._verdicts) >= COMBINATIONS_REMEMBERED:
+                self._verdicts.clear()
+            self._verdicts[key] = (now, verdict.until.timestamp(), verdict)
+        return verdict
 
     def _recorded(self, msisdn: Msisdn, answer: Answer, source: str) -> bool:
         audit = self.audit
         if audit is None:
             return True
-        lookup = answer.lookup
-        entry = AuditEntry(
-            decision_id=answer.decision_id,
-            at=self.clock(),
-            policy=answer.policy.name,
-            policy_version=answer.policy.version,
-            verdict=answer.verdict.value,
-            reasons=answer.reasons,
-            warnings=answer.warnings,
-            lists=self.gate.consulted(answer.policy) if self.gate is not None else (),
-            provider=lookup.provider if lookup is not None else None,
-            lookup_age_s=(lookup.cache.age_s if lookup.cache.hit else 0.0)
-            if lookup is not None
-            else None,
-            outcome=lookup.outcome.value if lookup is not None else None,
-            consent_id=answer.consent_id,
-            source=source,
-        )
+        lists = self.gate.consulted(answer.policy) if self.gate is not None else ()
         # An erased person's decisions are kept unlinked: only the token may know them.
         linked = answer.reasons != ("erased",)
-        return audit.append(msisdn.e164 if linked else None, entry)
+        return audit.append(
+            msisdn.e164 if linked else None, _Recorded(answer, self.clock(), lists, source)
+        )
 
     # -- helpers ------------------------------------------------------------------
-
-    def _now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock(), UTC)
 
     def _zones_of(self, country: str, number: str) -> tuple[str, ...]:
         """The zones the subscriber may be in: the country's, narrowed by the number
@@ -384,6 +422,7 @@ class CallCheck:
         a legal hold keeps them as evidence, unused) and the audit trail's link
         between the number and its decisions (the decisions stay, the chain holds)."""
         receipt: dict[str, Any] = dict(await self.service.erase(msisdn, source))
+        self._keys.pop(msisdn.e164, None)
         hold_days = self.service.config.compliance.legal_hold_days
         if self.consent is not None:
             hold_until = self.clock() + hold_days * 86400 if hold_days else None
@@ -402,6 +441,49 @@ class CallCheck:
             )
         self.metrics.erasures.labels(source if source in ("api", "cli") else "api").inc()
         return receipt
+
+
+def _restricted(policy: CallPolicy, country: str | None) -> bool:
+    """Whether the policy's calling hours say anything of `country` (the zones of a
+    country they leave alone are not worth working out)."""
+    rules = policy.hours
+    return (
+        bool(country)
+        and rules is not None
+        and (rules.default is not None or country in rules.countries)
+    )
+
+
+class _Recorded:
+    """An answer as the audit trail's writer takes it: the record's fields are made
+    in the writer's thread, not on the event loop (audit.EntrySource)."""
+
+    __slots__ = ("answer", "at", "lists", "source")
+
+    def __init__(
+        self, answer: Answer, at: float, lists: tuple[tuple[str, str], ...], source: str
+    ) -> None:
+        self.answer, self.at, self.lists, self.source = answer, at, lists, source
+
+    def audit_entry(self) -> AuditEntry:
+        answer, lookup = self.answer, self.answer.lookup
+        return AuditEntry(
+            decision_id=answer.decision_id,
+            at=self.at,
+            policy=answer.policy.name,
+            policy_version=answer.policy.version,
+            verdict=answer.verdict.value,
+            reasons=answer.reasons,
+            warnings=answer.warnings,
+            lists=self.lists,
+            provider=lookup.provider if lookup is not None else None,
+            lookup_age_s=(lookup.cache.age_s if lookup.cache.hit else 0.0)
+            if lookup is not None
+            else None,
+            outcome=lookup.outcome.value if lookup is not None else None,
+            consent_id=answer.consent_id,
+            source=self.source,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ import structlog
 
 from .cache.answers import AnswerCache
 from .call_check import CallCheck
-from .compliance.audit import AuditTrail, derive_chain_key
+from .compliance.audit import AuditTrail
 from .compliance.consent import ConsentBook
 from .compliance.gate import ListGate
 from .config import Config
@@ -132,11 +132,8 @@ class Daemon:
         self.metrics.consent_records.set_function(consent.__len__)
         audit = None
         if cfg.compliance.audit:
-            audit = AuditTrail(
-                data_dir / "audit" / "audit.sqlite3",
-                keyer.key,
-                derive_chain_key(secret),
-                max_pending=cfg.compliance.audit_max_pending,
+            audit = AuditTrail.for_data_dir(
+                data_dir, secret, max_pending=cfg.compliance.audit_max_pending
             )
             self.metrics.audit_pending.set_function(lambda: audit.pending)
             self.metrics.before_render.append(_AuditCounts(audit, self.metrics))

@@ -147,7 +147,7 @@ async def _erase_offline(config: Config, e164: str) -> dict[str, Any]:
 def _erase_compliance_records(config: Config, e164: str) -> dict[str, Any]:
     """Consent records (unless the legal hold keeps them) and the audit trail's link,
     as the daemon's erasure does (call_check.CallCheck.erase)."""
-    from .compliance.audit import AuditTrail, derive_chain_key
+    from .compliance.audit import AuditTrail
     from .compliance.consent import ConsentBook
     from .store.keys import NumberKeyer
 
@@ -158,7 +158,7 @@ def _erase_compliance_records(config: Config, e164: str) -> dict[str, Any]:
     hold_days = config.compliance.legal_hold_days
     hold_until = book.clock() + hold_days * 86400 if hold_days else None
     erased = book.erase(e164, hold_until)
-    trail = AuditTrail(data_dir / "audit" / "audit.sqlite3", keyer.key, derive_chain_key(secret))
+    trail = AuditTrail.for_data_dir(data_dir, secret)
     return {
         "consent_records": erased.deleted,
         "consent_records_held": erased.held,

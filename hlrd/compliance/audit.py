@@ -42,12 +42,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, Protocol
 
 import orjson
 import structlog
 
 from ..store.base import KEY_BYTES
+from .list_key import ListKeyer
 
 log = structlog.get_logger("hlrd.audit")
 
@@ -64,6 +65,7 @@ _GENESIS_MAC = bytes(MAC_BYTES)
 _NO_NUMBER = bytes(32)  # the digest of a record whose number could not be keyed
 _ANCHOR_TAG = b"hlrd-audit-anchor\x00"
 _CHAIN_KEY_TAG = b"hlrd:audit-chain"
+_NUMBER_KEY_TAG = b"hlrd:audit-numbers"
 _SEQ_AT = struct.Struct(">Qd")
 
 _SCHEMA = f"""
@@ -88,10 +90,19 @@ CREATE TABLE IF NOT EXISTS anchor (
 PRAGMA user_version = {VERSION};
 """
 
-_INSERT = (
-    "INSERT INTO audit (seq, at, number_key, salt, number_digest, body, mac) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
+_INSERT = "INSERT INTO audit (seq, at, number_key, salt, number_digest, body, mac) VALUES "
+INSERT_ROWS = 500  # rows per INSERT statement (7 parameters each: SQLite allows 32,766)
+
+
+def _insert(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Many rows per statement. executemany steps SQLite once per row, and each step
+    lets go of the interpreter lock and takes it back: a writer thread doing that a
+    thousand times a flush forces the event loop to hand it over a thousand times."""
+    for start in range(0, len(rows), INSERT_ROWS):
+        chunk = rows[start : start + INSERT_ROWS]
+        values = ",".join(["(?,?,?,?,?,?,?)"] * len(chunk))
+        db.execute(_INSERT + values, [v for row in chunk for v in row])
+
 
 Keyer = Callable[[str], bytes]
 Head = tuple[int, str]  # (seq, MAC in hex) of the last record
@@ -121,6 +132,13 @@ class AuditEntry:
     source: str = "http"  # "http", "smpp", "job", ...
 
 
+class EntrySource(Protocol):
+    """What makes an AuditEntry when the writer needs it: the event loop appends the
+    decision as it is and the writer's thread builds the record's fields."""
+
+    def audit_entry(self) -> AuditEntry: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Verification:
     """What `verify` found: the first problem only — after it, nothing can be
@@ -144,6 +162,12 @@ _GENESIS = _Tail(0, _GENESIS_MAC, -math.inf)
 # What flush computes before it knows where the chain stands: key, salt, digest,
 # body, and the time to stamp.
 _Encoded = tuple[bytes | None, bytes | None, bytes, bytes, float]
+
+
+def number_keyer(secret: bytes) -> Keyer:
+    """How the trail keys numbers: AES over the number (one block, ~0.7 µs; an HMAC
+    is ~2.5 µs and the writer keys every decision) under a key of its own."""
+    return ListKeyer(secret, _NUMBER_KEY_TAG).block
 
 
 def derive_chain_key(secret: bytes) -> bytes:
@@ -174,10 +198,10 @@ class AuditTrail:
         self.clock = clock
         self.max_pending = max_pending
         # HMAC with the key absorbed once: each record copies it.
-        self._chain = hmac.new(chain_key, digestmod=hashlib.sha256)
+        self._chain_key = chain_key
         self._lock = threading.Lock()  # the pending list: the loop appends, a thread takes
         self._write_lock = threading.Lock()  # one writer at a time: the chain is a sequence
-        self._pending: list[tuple[str | None, AuditEntry]] = []
+        self._pending: list[tuple[str | None, AuditEntry | EntrySource]] = []
         self._in_flight = 0  # taken by a flush not yet committed: still counts as pending
         self._closed = False
         self._tail: _Tail | None = None  # where our chain stands; None until read
@@ -189,12 +213,25 @@ class AuditTrail:
         self.unkeyed = 0  # recorded without a number: the keyer refused it
         self.dropped = 0  # could not be encoded at all
 
+    @classmethod
+    def for_data_dir(
+        cls, data_dir: Path, secret: bytes, max_pending: int = MAX_PENDING
+    ) -> AuditTrail:
+        """The daemon's trail (<data_dir>/audit/audit.sqlite3), under keys derived
+        from its secret: the daemon, `hlrd audit` and `hlrd erase` open the same."""
+        return cls(
+            data_dir / "audit" / "audit.sqlite3",
+            number_keyer(secret),
+            derive_chain_key(secret),
+            max_pending=max_pending,
+        )
+
     def __repr__(self) -> str:
         return f"AuditTrail({str(self.path)!r})"
 
     # -- the event loop's side ------------------------------------------------------
 
-    def append(self, e164: str | None, entry: AuditEntry) -> bool:
+    def append(self, e164: str | None, entry: AuditEntry | EntrySource) -> bool:
         """False when the decision cannot be recorded (full, or closed): the caller
         must then not give it (fail closed). `e164` None: a decision about a person
         who was erased, recorded unlinked from the start (nothing may link them again)."""
@@ -260,7 +297,7 @@ class AuditTrail:
             encoded = self._encode(batch, self.clock())
             with self._connect() as db, _transaction(db):
                 rows, tail = self._chain_rows(self._tail_for_writing(db), encoded)
-                db.executemany(_INSERT, rows)
+                _insert(db, rows)
         except BaseException:
             self._give_back(batch)
             self.write_failures += 1
@@ -270,13 +307,13 @@ class AuditTrail:
         self.written += len(rows)
         return self._set_head(tail)
 
-    def _take(self) -> list[tuple[str | None, AuditEntry]]:
+    def _take(self) -> list[tuple[str | None, AuditEntry | EntrySource]]:
         with self._lock:
             batch, self._pending = self._pending, []
             self._in_flight = len(batch)
         return batch
 
-    def _give_back(self, batch: list[tuple[str | None, AuditEntry]]) -> None:
+    def _give_back(self, batch: list[tuple[str | None, AuditEntry | EntrySource]]) -> None:
         with self._lock:
             self._pending = batch + self._pending
             self._in_flight = 0
@@ -286,12 +323,15 @@ class AuditTrail:
         self.head = (tail.seq, tail.mac.hex())
         return self.head
 
-    def _encode(self, batch: list[tuple[str | None, AuditEntry]], now: float) -> list[_Encoded]:
+    def _encode(
+        self, batch: list[tuple[str | None, AuditEntry | EntrySource]], now: float
+    ) -> list[_Encoded]:
         """Everything that needs no knowledge of the chain: done before the write
         lock on the file is taken."""
         salts = os.urandom(SALT_BYTES * len(batch))
         encoded: list[_Encoded] = []
-        for i, (e164, entry) in enumerate(batch):
+        for i, (e164, item) in enumerate(batch):
+            entry = item if isinstance(item, AuditEntry) else item.audit_entry()
             body = self._body(entry)
             if body is None:
                 continue
@@ -349,14 +389,14 @@ class AuditTrail:
         return mine
 
     def _mac(self, prev: bytes, seq: int, at: float, digest: bytes, body: bytes) -> bytes:
-        mac = self._chain.copy()
-        mac.update(b"".join((prev, _SEQ_AT.pack(seq, at), digest, body)))
-        return mac.digest()
+        """Keyed BLAKE2b, a MAC by design (RFC 7693): one C call, where an HMAC object
+        copied per record cost the writer ~3 µs of the event loop's interpreter lock."""
+        message = b"".join((prev, _SEQ_AT.pack(seq, at), digest, body))
+        return hashlib.blake2b(message, key=self._chain_key, digest_size=MAC_BYTES).digest()
 
     def _anchor_sig(self, seq: int, at: float, mac: bytes) -> bytes:
-        sig = self._chain.copy()
-        sig.update(b"".join((_ANCHOR_TAG, _SEQ_AT.pack(seq, at), mac)))
-        return sig.digest()
+        message = b"".join((_ANCHOR_TAG, _SEQ_AT.pack(seq, at), mac))
+        return hashlib.blake2b(message, key=self._chain_key, digest_size=MAC_BYTES).digest()
 
     # -- erasure and retention --------------------------------------------------------
 

@@ -27,16 +27,30 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 _FILL = "#"  # pads a number to a block; not a digit, so lengths never collide
 
 
+LISTS = b"hlrd:do-not-call-lists"
+
+
 class ListKeyer:
     __slots__ = ("_encrypt",)
 
-    def __init__(self, secret: bytes) -> None:
-        derived = hmac.digest(secret, b"hlrd:do-not-call-lists", "sha256")
+    def __init__(self, secret: bytes, purpose: bytes = LISTS) -> None:
+        """`purpose`: another one derives another key (the audit trail's numbers are
+        not joinable with the lists')."""
+        derived = hmac.digest(secret, purpose, "sha256")
         self._encrypt = Cipher(algorithms.AES(derived), modes.ECB()).encryptor().update
 
     def key(self, e164: str) -> int:
         """`e164`: 1-15 digits, no '+' (the caller normalised them)."""
         return int.from_bytes(self._encrypt(e164.ljust(16, _FILL).encode("ascii"))[:8], "big")
+
+    def block(self, e164: str) -> bytes:
+        """The whole 16-byte block: a 128-bit keyed hash, where 64 bits would let two
+        numbers of a large store share a key (the audit trail finds a person's
+        records by it)."""
+        if len(e164) > 15 or not e164.isdigit():
+            raise ValueError("a number is 1-15 digits")
+        result: bytes = self._encrypt(e164.ljust(16, _FILL).encode("ascii"))
+        return result
 
     def keys(self, numbers: Sequence[str]) -> array[int]:
         """`key` of each, in one call (a wash or an import): the same values."""

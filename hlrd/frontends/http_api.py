@@ -287,6 +287,8 @@ async def _lookup(request: web.Request) -> web.StreamResponse:
 def _policy(request: web.Request) -> CallPolicy | web.Response:
     """`?policy=` (the default policy without it), or the 400 naming it."""
     checker = request.app[CHECKER_KEY]
+    if plain_format(request) is not None:  # a query without `policy` (not even parsed)
+        return checker.default_policy
     name = request.query.get("policy")
     if name is None:
         return checker.default_policy
