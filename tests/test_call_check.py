@@ -280,3 +280,25 @@ async def test_hlrd_audit_verify_finds_an_altered_decision(sim: Simulator, tmp_p
     assert export.returncode == 0 and len(exported.read_text().splitlines()) == 3
     assert tampered.returncode == 1
     assert json.loads(tampered.stdout)["first_bad_seq"] == 2
+
+
+async def test_a_legal_hold_keeps_consent_evidence_unused_after_erasure(sim: Simulator) -> None:
+    async with _daemon(sim, erasure={"legal_hold_days": 30}) as (daemon, http):
+        async with http.post(f"/v1/consent/{AT_HOME}", json=CONSENT) as r:
+            assert r.status == 201
+        async with http.delete(f"/v1/subjects/{AT_HOME}") as r:
+            receipt = await r.json()
+        _, check, _ = await _get(http, f"/v1/check/{AT_HOME}?policy=telemarketing")
+        _, evidence, _ = await _get(http, f"/v1/consent/{AT_HOME}")
+        assert daemon.checker.consent is not None
+        # The hold ends: the evidence goes, securely, on the next housekeeping.
+        after_hold = await asyncio.to_thread(
+            daemon.checker.consent.purge_expired_holds, TUESDAY_11 + 31 * 86400
+        )
+        _, purged, _ = await _get(http, f"/v1/consent/{AT_HOME}")
+    removed = receipt["removed"]
+    assert (removed["consent_records"], removed["consent_records_held"]) == (0, 1)
+    assert removed["held_until"] is not None
+    assert (check["decision"], check["reasons"]) == ("block", ["erased"])  # never used
+    assert [r["state"] for r in evidence["records"]] == ["erased"]
+    assert after_hold == 1 and purged["records"] == []
