@@ -302,3 +302,31 @@ async def test_a_legal_hold_keeps_consent_evidence_unused_after_erasure(sim: Sim
     assert (check["decision"], check["reasons"]) == ("block", ["erased"])  # never used
     assert [r["state"] for r in evidence["records"]] == ["erased"]
     assert after_hold == 1 and purged["records"] == []
+
+
+async def test_a_batch_is_answered_in_order_each_number_through_the_gate(sim: Simulator) -> None:
+    numbers = [AT_HOME, "+48600000003", "12", f"+{AT_HOME}", "48600000007"]
+    async with _daemon(sim) as (_, http):
+        await _get(http, f"/v1/check/{IN_GERMANY}")  # binds up
+        async with http.put("/v1/dnc/48600000007", json={"reason": "complaint"}) as r:
+            assert r.status == 200
+        submits = sim.stats.submits
+        async with http.post("/v1/check", json={"numbers": numbers}) as r:
+            batch = await r.json()
+        looked_up = sim.stats.submits - submits
+        async with http.post("/v1/check", json={"numbers": numbers, "policy": "nope"}) as r:
+            refused = (r.status, await r.json())
+        async with http.post("/v1/check", json={"numbers": []}) as r:
+            empty = (r.status, await r.json())
+    got = [(x["number"], x.get("decision"), x.get("reasons")) for x in batch["results"]]
+    assert got == [
+        (AT_HOME, "allow", []),
+        ("48600000003", "block", ["roaming_non_eea"]),
+        (None, None, None),
+        (AT_HOME, "allow", []),
+        ("48600000007", "block", ["listed:dnc"]),
+    ]
+    assert batch["results"][2]["error"]["code"] == "invalid_number"
+    assert looked_up == 2  # the number asked twice once; the listed one not at all
+    assert refused[0] == 400 and refused[1]["error"]["field"] == "policy"
+    assert empty[0] == 400 and empty[1]["error"]["field"] == "numbers"

@@ -36,6 +36,7 @@ from ..log_budget import LogBudget
 from ..metrics import Metrics
 from ..service import LookupService, ShuttingDown, new_lookup_id, strictest
 from .audit_admin import add_routes as add_audit_routes
+from .batch_check import add_routes as add_batch_routes
 from .cache_admin import add_routes as add_cache_routes
 from .consent_admin import add_routes as add_consent_routes
 from .dnc_admin import add_routes as add_dnc_routes
@@ -62,7 +63,7 @@ INTERNAL_BUDGET_KEY = web.AppKey("internal_error_log_budget", LogBudget)
 # Route names a refusal log line may carry for an unmatched /v1 path; any other path
 # segment is client input (it could be a number written with dots) and is not logged.
 _KNOWN_SEGMENTS = frozenset({"lookup", "check"})
-_ERROR_CODES = {404: "not_found", 405: "method_not_allowed"}
+_ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "bad_request"}
 QUERY_TOKEN = "access_token"  # RFC 6750's name; docs/dialers.md and openapi.json use it
 
 _OUTCOME_STATUS = {
@@ -393,5 +394,6 @@ def make_app(
     add_cache_routes(app)
     add_dnc_routes(app)
     add_consent_routes(app)
+    add_batch_routes(app)
     add_audit_routes(app)
     return app
