@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .compliance.audit import AuditError, AuditTrail
+from .compliance.audit import AuditError, AuditTrail, head_text, parse_head
 from .compliance.consent import ConsentBook
 from .config import Config
 from .domain.numbers import InvalidNumber, normalize
@@ -71,12 +71,7 @@ def _instant(raw: str, name: str, default: float) -> float:
 
 
 def _head(raw: str) -> tuple[int, str] | None:
-    if not raw:
-        return None
-    seq, _, mac = raw.partition(":")
-    if not seq.isdigit() or len(mac) != 64:
-        raise ValueError("--head: SEQ:MAC as the daemon logged it (audit.head)")
-    return int(seq), mac
+    return parse_head(raw) if raw else None
 
 
 def run(config: Config, args: argparse.Namespace) -> int:
@@ -96,6 +91,8 @@ def run(config: Config, args: argparse.Namespace) -> int:
                         "records": found.records,
                         "first_bad_seq": found.first_bad_seq,
                         "problem": found.problem,
+                        # Keep it off this machine: `--head` then detects a cut end.
+                        "head": head_text(found.head) if found.head is not None else None,
                     }
                 )
             )

@@ -84,8 +84,8 @@ class Daemon:
             raise_fd_limit(),
             cfg.limits.fd_reserve,
         )
-        if cfg.cache.enabled or cfg.lists.enabled:
-            secret = await asyncio.to_thread(load_key, cfg.store)
+        # The key: the store's rows, the lists, consent records and the audit trail.
+        secret = await asyncio.to_thread(load_key, cfg.store)
         if cfg.cache.enabled:
             # Before anything listens: a store that cannot be opened ends the start
             # with its message (StoreError), not with a daemon that forgets.
@@ -99,7 +99,9 @@ class Daemon:
             await gate.load()
             self.service.gate = gate
             self._list_watch = asyncio.create_task(gate.watch(cfg.lists.reload_s))
-            await self._start_compliance(secret)
+        # Consent and the audit trail do not depend on the lists: a daemon without
+        # lists still keeps the consent its policies need and records its decisions.
+        await self._start_compliance(secret)
         for p in self.providers:
             await p.start()
         app = make_app(self.service, self.metrics, cfg.http.auth_tokens, self.checker)

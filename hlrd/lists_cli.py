@@ -10,12 +10,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sqlite3
 import sys
+import urllib.error
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .cache_cli import ask_daemon
+from .compliance.audit import AuditError, AuditTrail
+from .compliance.consent import ErasureIncomplete
 from .compliance.list_formats import FORMATS, ReadOptions
 from .compliance.list_key import ListKeyer
 from .compliance.lists import ListError, ListFiles, info_json
@@ -114,14 +119,30 @@ def run_erase(config: Config, args: argparse.Namespace) -> int:
         return 2
     try:
         status, body = ask_daemon(config, "DELETE", f"/v1/subjects/%2B{msisdn.e164}")
-    except OSError:
+    except OSError as exc:
+        if not _nobody_listens(exc):  # a daemon that is there but slow: not behind its back
+            print(f"hlrd: the daemon did not answer ({exc}); try again", file=sys.stderr)
+            return 2
         try:
             status, body = 200, asyncio.run(_erase_offline(config, msisdn.e164))
-        except (OwnListFull, StoreError, ListError, OSError) as exc:
-            print(f"hlrd: {exc}", file=sys.stderr)
+        except (
+            OwnListFull,
+            StoreError,
+            ListError,
+            OSError,
+            AuditError,
+            ErasureIncomplete,
+            sqlite3.Error,
+        ) as exc:
+            print(f"hlrd: {exc} (erasing again finishes the job)", file=sys.stderr)
             return 2
     print(json.dumps(body, indent=2))
     return 0 if status == 200 else 2
+
+
+def _nobody_listens(exc: OSError) -> bool:
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    return isinstance(reason, ConnectionRefusedError)
 
 
 async def _erase_offline(config: Config, e164: str) -> dict[str, Any]:
@@ -147,7 +168,6 @@ async def _erase_offline(config: Config, e164: str) -> dict[str, Any]:
 def _erase_compliance_records(config: Config, e164: str) -> dict[str, Any]:
     """Consent records (unless the legal hold keeps them) and the audit trail's link,
     as the daemon's erasure does (call_check.CallCheck.erase)."""
-    from .compliance.audit import AuditTrail
     from .compliance.consent import ConsentBook
     from .store.keys import NumberKeyer
 
@@ -158,12 +178,20 @@ def _erase_compliance_records(config: Config, e164: str) -> dict[str, Any]:
     hold_days = config.compliance.legal_hold_days
     hold_until = book.clock() + hold_days * 86400 if hold_days else None
     erased = book.erase(e164, hold_until)
-    trail = AuditTrail.for_data_dir(data_dir, secret)
-    return {
+    removed: dict[str, Any] = {
         "consent_records": erased.deleted,
         "consent_records_held": erased.held,
-        "audit_records_unlinked": trail.unlink(e164),
+        "held_until": _iso(erased.held_until) if erased.held else None,
     }
+    if config.compliance.audit:
+        removed["audit_records_unlinked"] = AuditTrail.for_data_dir(data_dir, secret).unlink(e164)
+    return removed
+
+
+def _iso(at: float | None) -> str | None:
+    if at is None:
+        return None
+    return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
 
 
 def list_files(config: Config) -> ListFiles:

@@ -290,6 +290,8 @@ async def test_a_legal_hold_keeps_consent_evidence_unused_after_erasure(sim: Sim
             receipt = await r.json()
         _, check, _ = await _get(http, f"/v1/check/{AT_HOME}?policy=telemarketing")
         _, evidence, _ = await _get(http, f"/v1/consent/{AT_HOME}")
+        async with http.post(f"/v1/consent/{AT_HOME}", json=CONSENT) as r:
+            again = (r.status, (await r.json())["error"]["code"])
         assert daemon.checker.consent is not None
         # The hold ends: the evidence goes, securely, on the next housekeeping.
         after_hold = await asyncio.to_thread(
@@ -302,6 +304,7 @@ async def test_a_legal_hold_keeps_consent_evidence_unused_after_erasure(sim: Sim
     assert (check["decision"], check["reasons"]) == ("block", ["erased"])  # never used
     assert [r["state"] for r in evidence["records"]] == ["erased"]
     assert after_hold == 1 and purged["records"] == []
+    assert again == (409, "erased")  # no new record links the number again
 
 
 async def test_a_batch_is_answered_in_order_each_number_through_the_gate(sim: Simulator) -> None:

@@ -4,21 +4,23 @@ Every decision (allow / block / defer / unknown) is appended here, so a call cen
 can show a regulator, years later, what hlrd decided and on what grounds: the policy
 and its version, the lists and their versions, the lookup it relied on, the consent.
 
-Tamper evidence. Each record's MAC is an HMAC-SHA256, under a chain key the file
+Tamper evidence. Each record's MAC is a keyed BLAKE2b-256, under a chain key the file
 does not hold, of the previous record's MAC, its seq, its time, its number digest and
 its body. Someone who can write the file but does not have the key cannot alter, insert,
 reorder or remove a record without `verify` naming it. Two things the chain alone
 cannot show, and what covers them:
 
 - the last records cut off: nothing follows them to break. `flush` returns the head
-  (seq, MAC) and `run` logs it; `verify(expected_head)` checks the file against a head
-  kept elsewhere;
+  (seq, MAC) and `run` logs it (`head_text`: the MAC in groups of four, so the
+  log's masking of digit runs cannot touch it); `verify(expected_head)` checks the
+  file against a head kept elsewhere;
 - the oldest records cut off: retention (`prune`) leaves an anchor, signed with the
   chain key, saying where the log now starts; a log that starts later with no such
   anchor is reported.
 
-Personal data. A record holds no number. It holds the number's key (the store's
-keyed hash), a random salt and SHA-256(salt || key): the chain covers the digest, not
+Personal data. A record holds no number. It holds the number's key (the trail's own
+keyed hash: AES under a key of its own, `number_keyer`), a random salt and
+SHA-256(salt || key): the chain covers the digest, not
 the key, so erasure (`unlink`) can clear key and salt — nothing then links the
 decisions to the person — and the chain still verifies.
 
@@ -164,6 +166,28 @@ _GENESIS = _Tail(0, _GENESIS_MAC, -math.inf)
 _Encoded = tuple[bytes | None, bytes | None, bytes, bytes, float]
 
 
+def head_text(head: Head) -> str:
+    """`SEQ:MAC`, the seq with `_` between thousands and the MAC in groups of four hex
+    digits: the log masks runs of 7+ digits (they could be phone numbers), and a head
+    written whole would lose some.
+    `parse_head` reads it back, and the plain form too."""
+    seq, mac = head
+    return f"{seq:_}:" + ":".join(mac[i : i + 4] for i in range(0, len(mac), 4))
+
+
+def parse_head(text: str) -> Head:
+    """ValueError unless `SEQ:MAC` (the MAC as hex, grouped or not)."""
+    seq, _, mac = text.strip().partition(":")
+    seq, mac = seq.replace("_", ""), mac.replace(":", "").lower()
+    if (
+        not seq.isdigit()
+        or len(mac) != 2 * MAC_BYTES
+        or any(c not in "0123456789abcdef" for c in mac)
+    ):
+        raise ValueError("head: SEQ:MAC as `hlrd audit verify` or the audit.head log line gives it")
+    return int(seq), mac
+
+
 def number_keyer(secret: bytes) -> Keyer:
     """How the trail keys numbers: AES over the number (one block, ~0.7 µs; an HMAC
     is ~2.5 µs and the writer keys every decision) under a key of its own."""
@@ -258,7 +282,7 @@ class AuditTrail:
             await asyncio.sleep(interval_s)
             head = await self._flush_logged()
             if head is not None and head != logged and loop.time() - logged_at >= head_every_s:
-                log.info("audit.head", seq=head[0], mac=head[1])
+                log.info("audit.head", head=head_text(head))
                 logged, logged_at = head, loop.time()
 
     async def close(self) -> Head:
@@ -271,7 +295,7 @@ class AuditTrail:
         except Exception as exc:
             log.error("audit.close_failed", lost=self.pending, error=_describe(exc))
             raise
-        log.info("audit.head", seq=head[0], mac=head[1], closing=True)
+        log.info("audit.head", head=head_text(head), closing=True)
         return head
 
     async def _flush_logged(self) -> Head | None:

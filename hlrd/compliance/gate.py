@@ -158,6 +158,9 @@ class ListGate:
         self._own = own
         return removed
 
+    def is_erased(self, e164: str) -> bool:
+        return bool(self._erased) and self.files.keyer.key(e164) in self._erased
+
     def screen(self, e164: str, policy: CallPolicy | None = None) -> Screened:
         """Erased, then the lists `policy` consults (every list without one)."""
         lists, own = self.lists, self._own

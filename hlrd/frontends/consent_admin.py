@@ -90,6 +90,16 @@ async def _record(request: web.Request) -> web.Response:
         return error(
             request, 400, "invalid_parameter", f"a consent has: {', '.join(_FIELDS)}", "body"
         )
+    gate = checker.gate
+    if gate is not None and gate.is_erased(msisdn.e164):
+        # Only the suppression token may know this number: a record would link it
+        # again (and the gate blocks it whatever the consent says).
+        return error(
+            request,
+            409,
+            "erased",
+            "the person behind this number asked to be forgotten; no consent is kept for it",
+        )
     look_up = _FLAGS.get(request.query.get("lookup", "1").lower())
     if look_up is None:
         return error(request, 400, "invalid_parameter", "lookup must be 1 or 0", "lookup")

@@ -11,8 +11,9 @@ TLVs of hlrd.smpp.hlr_fields. Failures that are not the HLR's use `err:` codes f
 | 902 | UNDELIV | the lookup failed upstream                   |
 | 903 | UNDELIV | no answer within the lookup timeout          |
 | 904 | UNDELIV | the upstream refused for rate (throttled)    |
-| 905 | REJECTD | the compliance gate blocked it: no lookup    |
-| 906 | REJECTD | outside the calling hours: no lookup now     |
+| 905 | REJECTD | the gate blocked it before any lookup, or    |
+|     |         | the number changed hands (subscriber_changed)|
+| 906 | REJECTD | deferred: outside the calling hours          |
 | 907 | UNDELIV | no decision could be recorded (audit full)   |
 
 Every receipt of a valid number also carries the account's policy's decision. The
@@ -56,14 +57,19 @@ _STAT = {
 
 
 def stat_and_err(result: LookupResult | None, answer: Answer | None = None) -> tuple[str, int]:
-    if result is None:
-        if answer is None:
-            return "REJECTD", ERR_INVALID_NUMBER
+    """The HLR's stat and error, unless the gate's answer overrides them: deferred,
+    not recorded, blocked without a lookup, or the number changed hands."""
+    if answer is not None:
         if answer.verdict is Verdict.DEFER:
             return "REJECTD", ERR_DEFERRED
-        if answer.verdict is Verdict.UNKNOWN:
+        if answer.reasons == ("audit_backlog",):
             return "UNDELIV", ERR_NOT_RECORDED
-        return "REJECTD", ERR_GATE_BLOCKED
+        if answer.verdict is Verdict.BLOCK and (
+            result is None or "subscriber_changed" in answer.reasons
+        ):
+            return "REJECTD", ERR_GATE_BLOCKED
+    if result is None:
+        return "REJECTD", ERR_INVALID_NUMBER
     if result.outcome in _OUTCOME_ERR:
         return "UNDELIV", _OUTCOME_ERR[result.outcome]
     return _STAT[result.reachability], result.map_error or 0
@@ -130,6 +136,7 @@ def build_receipt(
     tlvs = fields.tlvs() if with_vendor else []
     if answer is not None:
         extra.update(decision_fields(answer, whole=result is None))
-        tlvs += decision_tlvs(answer)
+        if with_vendor:
+            tlvs += decision_tlvs(answer)
     r = Receipt(message_id=message_id, stat=stat, err=f"{err:03d}", extra=extra)
     return receipt_pdu(submit, r, tlvs)
