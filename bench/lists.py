@@ -152,7 +152,9 @@ def _gate_cost(gated: Path, runs: int, add: Callable[[str, float], None]) -> Non
         unaudited = gated.with_name("unaudited.toml")
         unaudited.write_text(gated.read_text() + "\n[audit]\nenabled = false\n")
         plain = write_config(sim_port, 256)
-        plain.write_text(plain.read_text() + "\n[lists]\nenabled = false\n\n[audit]\nenabled = false\n")
+        plain.write_text(
+            plain.read_text() + "\n[lists]\nenabled = false\n\n[audit]\nenabled = false\n"
+        )
         with daemon(gated) as (on_port, _, _), daemon(plain) as (off_port, _, _):
             _warm(on_port)
             _warm(off_port)

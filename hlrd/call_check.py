@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -122,6 +122,9 @@ class CallCheck:
         }
         self._zones: dict[tuple[str, str], tuple[str, ...]] = {}
         self._keys: dict[str, bytes] = {}  # e164 -> keyed hash, for consent
+        # What else keeps the number and must forget it on erasure (jobs' files):
+        # receipt key -> eraser, given by the daemon.
+        self.erasers: dict[str, Callable[[str], Awaitable[int]]] = {}
         self._counters: dict[tuple[Verdict, tuple[str, ...]], list[Any]] = {}
         # (hours, country, zones) -> (since, until, verdict)
         self._verdicts: dict[
@@ -439,6 +442,8 @@ class CallCheck:
             receipt["audit_records_unlinked"] = await asyncio.to_thread(
                 self.audit.unlink, msisdn.e164
             )
+        for name, eraser in self.erasers.items():
+            receipt[name] = await eraser(msisdn.e164)
         self.metrics.erasures.labels(source if source in ("api", "cli") else "api").inc()
         return receipt
 

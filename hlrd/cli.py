@@ -9,7 +9,7 @@ import json
 import sys
 from typing import Any
 
-from . import __version__, audit_cli, cache_cli, lists_cli
+from . import __version__, audit_cli, cache_cli, lists_cli, wash_cli
 from .compliance.lists import ListError
 from .config import Config, ConfigError, load_config
 from .daemon import Daemon, ListenError
@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     lists_cli.add_dnc_parser(sub, DEFAULT_CONFIG)
     lists_cli.add_erase_parser(sub, DEFAULT_CONFIG)
     audit_cli.add_parser(sub, DEFAULT_CONFIG)
+    wash_cli.add_parser(sub, DEFAULT_CONFIG)
     cfg = sub.add_parser("config", help="configuration tools")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
     chk = cfg_sub.add_parser("check", help="validate a config file")
@@ -126,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         return lists_cli.run_erase(config, args)
     if args.command in ("audit", "consent"):
         return audit_cli.run(config, args)
+    if args.command == "wash":
+        return wash_cli.run(config, args)
     return asyncio.run(_one_shot(config, args.number, args.command == "check"))
 
 

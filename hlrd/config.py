@@ -283,6 +283,9 @@ class ComplianceConfig:
     audit_retention_days: float = 730.0
     audit_flush_s: float = 0.2  # decisions are written in batches this often
     audit_max_pending: int = 100_000  # decisions waiting to be written; beyond: fail closed
+    # `[jobs]`: a washing job's files (the user's list, plaintext numbers) are kept
+    # this long, then deleted with the job.
+    jobs_retention_days: float = 7.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -847,6 +850,7 @@ def _compliance(top: _Table) -> ComplianceConfig:
     c = _Table(top.get("consent", {}), "consent")
     e = _Table(top.get("erasure", {}), "erasure")
     a = _Table(top.get("audit", {}), "audit")
+    j = _Table(top.get("jobs", {}), "jobs")
     cfg = ComplianceConfig(
         consent_valid_days=c.get_float("valid_days", 1095.0, 1.0, 36500.0),
         legal_hold_days=e.get_float("legal_hold_days", 0.0, 0.0, 36500.0),
@@ -854,8 +858,9 @@ def _compliance(top: _Table) -> ComplianceConfig:
         audit_retention_days=a.get_float("retention_days", 730.0, 1.0, 36500.0),
         audit_flush_s=a.get_float("flush_s", 0.2, 0.01, 60.0),
         audit_max_pending=a.get_int("max_pending", 100_000, 100, 10_000_000),
+        jobs_retention_days=j.get_float("retention_days", 7.0, 0.01, 3650.0),
     )
-    for t in (c, e, a):
+    for t in (c, e, a, j):
         t.done()
     return cfg
 

@@ -38,6 +38,7 @@ from .fd_limits import fit_connection_caps, raise_fd_limit
 from .frontends.http_api import make_app
 from .frontends.http_server import HttpServer
 from .frontends.smpp_server import SmppFrontend
+from .jobs.manager import Jobs
 from .log_budget import LogBudget
 from .metrics import Metrics
 from .runtime import tune_gc
@@ -67,6 +68,7 @@ class Daemon:
         self._key_filter: asyncio.Task[None] | None = None
         self._list_watch: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.jobs: Jobs | None = None
         # The compliance gate; start() gives it consent records and the audit trail.
         self.checker = CallCheck(self.service, self.metrics)
         self._loop_errors = LoopErrorLog()
@@ -104,7 +106,14 @@ class Daemon:
         await self._start_compliance(secret)
         for p in self.providers:
             await p.start()
-        app = make_app(self.service, self.metrics, cfg.http.auth_tokens, self.checker)
+        self.jobs = Jobs(
+            Path(cfg.store.data_dir) / "jobs",
+            self.checker,
+            self.store.flush if self.store is not None else None,
+            cfg.compliance.jobs_retention_days * 86400,
+        )
+        self.checker.erasers["job_rows"] = self.jobs.erase
+        app = make_app(self.service, self.metrics, cfg.http.auth_tokens, self.checker, self.jobs)
         self.http = HttpServer(app, cfg.http, self.metrics, caps.http)
         async with self._listening("HTTP", cfg.http.host, cfg.http.port, "http"):
             await self.http.start()
@@ -116,6 +125,7 @@ class Daemon:
             )
             async with self._listening("SMPP", smpp_cfg.host, smpp_cfg.port, "smpp_server"):
                 await self.smpp_server.start()
+        await self.jobs.start()  # a job that was running goes on where it stopped
         log.info(
             "hlrd.started",
             http=f"http://{self.config.http.host}:{self.http_port}",
@@ -162,6 +172,8 @@ class Daemon:
                         log.info("audit.pruned", records=pruned)
                 if checker.consent is not None:
                     await asyncio.to_thread(checker.consent.purge_expired_holds)
+                if self.jobs is not None:
+                    await self.jobs.expire()
             except Exception as exc:  # the disk's trouble: logged, tried again next hour
                 log.error("compliance.housekeeping_failed", error=type(exc).__name__)
             await asyncio.sleep(3600)
@@ -183,6 +195,8 @@ class Daemon:
     async def stop(self) -> None:
         grace = self.config.lookup.shutdown_grace_s
         log.info("hlrd.stopping", in_flight=self.service.in_flight, grace_s=grace)
+        if self.jobs is not None:
+            await self.jobs.stop()  # resumable: a job goes on at its next start
         await self.service.drain(grace)
         for p in self.providers:
             await p.stop()

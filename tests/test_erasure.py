@@ -93,6 +93,7 @@ async def test_an_erased_number_leaves_no_trace_but_its_suppression_token(
             "consent_records_held": 0,
             "held_until": None,
             "audit_records_unlinked": 1,
+            "job_rows": 0,
         },
         "suppressed": True,
     }

@@ -141,7 +141,10 @@ async def test_schemathesis_finds_no_answer_outside_the_document(
     print(f"schemathesis: {run.seconds:.1f} s")
     assert run.code == 0, run.output[-6000:]
     # Every operation was run, and none failed, errored or was skipped.
-    assert set(run.cases) == _operations(json.loads(served)), run.output[-3000:]
+    # (Stateful tests: one case more, the sequences schemathesis follows along links.)
+    assert set(run.cases) - {"Stateful tests"} == _operations(json.loads(served)), run.output[
+        -3000:
+    ]
     assert {op: problems for op, problems in run.cases.items() if problems} == {}
     counts = re.search(r"(\d+) generated, (\d+) passed", run.output)
     assert counts is not None, run.output[-3000:]

@@ -97,6 +97,14 @@ class AnswerCache:
         self._count("miss")
         return None
 
+    async def holds(self, msisdn: str, max_age: float | None = None) -> bool:
+        """Whether a fresh answer is cached, not counted as a lookup: a job's preview
+        asks it of every row before anything is spent."""
+        entry = self.memory.get(msisdn) or await self._load(msisdn)
+        return entry is not None and (
+            self._fresh(entry, msisdn, max_age, self.clock(), "") is not None
+        )
+
     async def stale(self, msisdn: str, lookup_id: str = "") -> LookupResult | None:
         """When every provider failed: an answered entry up to `serve_stale_s` old,
         marked stale; None when serving stale answers is off (the default)."""

@@ -161,8 +161,9 @@ class ListGate:
     def is_erased(self, e164: str) -> bool:
         return bool(self._erased) and self.files.keyer.key(e164) in self._erased
 
-    def screen(self, e164: str, policy: CallPolicy | None = None) -> Screened:
-        """Erased, then the lists `policy` consults (every list without one)."""
+    def screen(self, e164: str, policy: CallPolicy | None = None, count: bool = True) -> Screened:
+        """Erased, then the lists `policy` consults (every list without one). `count`
+        False: a preview's question, not a check (no hit is counted)."""
         lists, own = self.lists, self._own
         if not len(lists) and not own and not self._erased:
             return CLEAR
@@ -181,7 +182,7 @@ class ListGate:
                 hits = [name for name in hits if name in policy.lists]
                 stale = tuple(name for name in stale if name in policy.lists)
             block_stale = policy.stale_block
-        for name in hits:
+        for name in hits if count else ():
             self._metrics.child(self._metrics.list_hits, name).inc()
         blocked = [f"listed:{name}" for name in hits]
         stale_reasons = tuple(f"list_stale:{name}" for name in stale)

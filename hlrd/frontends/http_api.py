@@ -32,6 +32,7 @@ from ..compliance.policy import CallPolicy
 from ..domain.masking import mask_msisdn
 from ..domain.numbers import InvalidNumber, Msisdn
 from ..domain.result import LookupResult, Outcome
+from ..jobs.manager import Jobs
 from ..log_budget import LogBudget
 from ..metrics import Metrics
 from ..service import LookupService, ShuttingDown, new_lookup_id, strictest
@@ -40,8 +41,9 @@ from .batch_check import add_routes as add_batch_routes
 from .cache_admin import add_routes as add_cache_routes
 from .consent_admin import add_routes as add_consent_routes
 from .dnc_admin import add_routes as add_dnc_routes
-from .http_errors import CHECKER_KEY, SERVICE_KEY, digit_mode, error, plain_format
+from .http_errors import CHECKER_KEY, LOOKUP_ID_KEY, SERVICE_KEY, digit_mode, error, plain_format
 from .http_metrics import UNMATCHED, HttpMetrics, route_of
+from .jobs_api import add_routes as add_job_routes
 from .openapi import add_openapi_routes
 from .request_ids import caller_ids
 
@@ -50,7 +52,6 @@ log = structlog.get_logger("hlrd.http")
 METRICS_KEY = web.AppKey("metrics", Metrics)
 TOKENS_KEY = web.AppKey("tokens", tuple)
 HTTP_METRICS_KEY = web.AppKey("http_metrics", HttpMetrics)
-LOOKUP_ID_KEY = web.RequestKey("lookup_id", str)
 REQUEST_ID_KEY = web.RequestKey("request_id", str)  # the caller's, for log lines
 # Set when a lookup ran: its `lookup.done` line tells how it ended, so an error
 # status it answers (429, 502, 504) is no refusal to log again.
@@ -377,6 +378,7 @@ def make_app(
     metrics: Metrics,
     tokens: tuple[str, ...],
     checker: CallCheck | None = None,
+    jobs: Jobs | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[_guard])
     app[SERVICE_KEY] = service
@@ -395,5 +397,7 @@ def make_app(
     add_dnc_routes(app)
     add_consent_routes(app)
     add_batch_routes(app)
+    if jobs is not None:
+        add_job_routes(app, jobs)
     add_audit_routes(app)
     return app

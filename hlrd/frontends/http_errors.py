@@ -12,6 +12,7 @@ from ..service import LookupService
 
 SERVICE_KEY = web.AppKey("service", LookupService)
 CHECKER_KEY = web.AppKey("checker", CallCheck)  # the compliance gate over the service
+LOOKUP_ID_KEY = web.RequestKey("lookup_id", str)  # every answer's X-Lookup-Id
 
 
 # The query strings dialers send on nearly every request, with the format they ask
