@@ -30,6 +30,7 @@ SCENARIOS = [
     "http_check_store",
     "http_upstream",
     "lists",
+    "washing",
     "store",
     "smpp_frontend",
     "abuse",
