@@ -25,7 +25,7 @@ from ..call_check import CallCheck
 from ..domain.numbers import InvalidNumber
 from .csv_input import SNIFF_BYTES, CsvError, Layout, Row, read_rows, sniff
 from .job_state import JobState, new_job_id, valid_id
-from .washer import CHUNK_ROWS, Washer, _take, summary
+from .washer import CHUNK_ROWS, Washer, _take, number_of_row, summary
 
 log = structlog.get_logger("hlrd.jobs")
 
@@ -197,7 +197,7 @@ class Jobs:
                         _bump(counts["invalid"], row.problem)
                         continue
                     try:
-                        msisdn = _normalize(service.normalize, row)
+                        msisdn = number_of_row(service.normalize, row)
                     except InvalidNumber as exc:
                         _bump(counts["invalid"], exc.problem.value)
                         continue
@@ -391,7 +391,7 @@ def erase_rows(directory: Path, state: JobState, e164: str, normalize: Callable[
     with (directory / "input.csv").open("rb") as f:
         for row in read_rows(f, layout):
             try:
-                mine = _normalize(normalize, row).e164 == e164
+                mine = number_of_row(normalize, row).e164 == e164
             except InvalidNumber:
                 mine = False
             if mine:
@@ -469,7 +469,7 @@ def _number_of(line: list[str], layout: Layout, normalize: Callable[[str], Any])
     code = line[region] if region is not None and len(line) > region else ""
     row = Row(0, tuple(line), phone, code)
     try:
-        e164: str = _normalize(normalize, row).e164
+        e164: str = number_of_row(normalize, row).e164
     except InvalidNumber:
         return None
     return e164
@@ -478,13 +478,6 @@ def _number_of(line: list[str], layout: Layout, normalize: Callable[[str], Any])
 def _layout(state: JobState) -> Layout:
     header = state.layout.get("header")
     return Layout(**{**state.layout, "header": tuple(header) if header is not None else None})
-
-
-def _normalize(normalize: Callable[[str], Any], row: Any) -> Any:
-    raw = row.phone
-    if row.phone_code and not raw.lstrip().startswith(("+", "00")):
-        raw = f"+{row.phone_code.strip().lstrip('+')}{raw.strip()}"
-    return normalize(raw)
 
 
 def _price(checker: CallCheck, e164: str, region: str) -> tuple[float, str] | None:

@@ -219,10 +219,7 @@ class Washer:
         return list(await asyncio.gather(*(one(r) for r in chunk)))
 
     def _number(self, row: Row) -> Msisdn:
-        raw = row.phone
-        if row.phone_code and not raw.lstrip().startswith(("+", "00")):
-            raw = f"+{row.phone_code.strip().lstrip('+')}{raw.strip()}"
-        return self.checker.service.normalize(raw)
+        return number_of_row(self.checker.service.normalize, row)
 
     async def _record(self, chunk: list[Row], checked: list[Checked], began: float) -> None:
         state = self.state
@@ -284,6 +281,15 @@ class Washer:
         state.count("cache", "hit" if lookup.cache.hit else "lookup")
         if not lookup.cache.hit:
             state.count("paid", lookup.provider)
+
+
+def number_of_row(normalize: Callable[[str], Msisdn], row: Row) -> Msisdn:
+    """The row's number; with VICIdial's phone_code, in that country (a number written
+    internationally already keeps its own)."""
+    raw = row.phone
+    if row.phone_code and not raw.lstrip().startswith(("+", "00")):
+        raw = f"+{row.phone_code.strip().lstrip('+')}{raw.strip()}"
+    return normalize(raw)
 
 
 def _take(rows: Iterator[Row], n: int) -> list[Row]:
