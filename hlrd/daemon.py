@@ -111,6 +111,7 @@ class Daemon:
             self.checker,
             self.store.flush if self.store is not None else None,
             cfg.compliance.jobs_retention_days * 86400,
+            cfg.compliance.jobs_webhook_secret,
         )
         self.checker.erasers["job_rows"] = self.jobs.erase
         app = make_app(self.service, self.metrics, cfg.http.auth_tokens, self.checker, self.jobs)

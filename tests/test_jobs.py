@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
+import hmac
 import io
 import json
 import subprocess
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from simulator.controller import Simulator
 
@@ -270,3 +273,48 @@ async def test_an_erasure_reaches_a_job_that_has_not_run(sim: Simulator) -> None
             preview = (await r.json())["preview"]
     assert receipt[0] == 200 and receipt[1]["removed"]["job_rows"] == 1
     assert preview["rows"] == 5
+
+
+async def test_the_completion_webhook_is_signed_and_retried_until_taken(sim: Simulator) -> None:
+    secret = "whsec-test"
+    deliveries: list[tuple[dict[str, str], bytes]] = []
+    taken = asyncio.Event()
+
+    async def receive(request: web.Request) -> web.Response:
+        deliveries.append((dict(request.headers), await request.read()))
+        if len(deliveries) == 1:
+            return web.Response(status=503)  # the receiver is down the first time
+        taken.set()
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with running_daemon(sim, jobs={"webhook_secret": secret}) as (daemon, http):
+            assert daemon.jobs is not None
+            daemon.jobs.webhook_backoff_s = (0.0, 0.01)
+            url = f"http://127.0.0.1:{port}/hook"
+            async with http.post(f"/v1/jobs?webhook={url}", data=CALLS.encode()) as r:
+                job = (await r.json())["id"]
+            async with http.post("/v1/jobs?webhook=ftp://x/y", data=CALLS.encode()) as r:
+                refused = (r.status, (await r.json())["error"]["field"])
+            await _events(http, job)
+            async with http.post(f"/v1/jobs/{job}/start") as r:
+                assert r.status == 202
+            await asyncio.wait_for(taken.wait(), 30)
+    finally:
+        await runner.cleanup()
+    assert refused == (400, "webhook")
+    assert len(deliveries) == 2  # the 503, then the retry that was taken
+    headers, body = deliveries[1]
+    stamp = headers["X-Hlrd-Timestamp"]
+    expected = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256)
+    assert headers["X-Hlrd-Signature"] == "sha256=" + expected.hexdigest()
+    assert headers["X-Hlrd-Attempt"] == "2"
+    summary = json.loads(body)
+    assert (summary["job"], summary["state"], summary["rows"]) == (job, "done", 6)

@@ -63,6 +63,7 @@ def job_json(jobs: Jobs, state: JobState) -> dict[str, Any]:
         "progress": progress(state),
         "summary": jobs.summary(state) if done else None,
         "error": state.error,
+        "webhook_delivered": state.webhook_delivered,
         "files": {name: f"/v1/jobs/{state.id}/files/{name}" for name in FILES} if done else {},
     }
 
@@ -111,7 +112,7 @@ async def _create(request: web.Request) -> web.Response:
     column = query.get("column") or None
     try:
         state, created = await jobs.create(
-            _body(request), query.get("name", ""), policy, column, key
+            _body(request), query.get("name", ""), policy, column, key, query.get("webhook")
         )
     except JobError as exc:
         return _refused(request, exc)

@@ -48,6 +48,8 @@ class JobState:
     finished_at: float | None = None
     run_seconds: float = 0.0  # time spent running, over every resume
     idempotency_key: str | None = None
+    webhook: str | None = None  # POSTed the summary when the job ends
+    webhook_delivered: bool | None = None
     error: str | None = None
 
     def save(self, directory: Path) -> None:

@@ -14,7 +14,7 @@ import csv
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from ..domain.numbers import InvalidNumber
 from .csv_input import SNIFF_BYTES, CsvError, Layout, Row, read_rows, sniff
 from .job_state import JobState, new_job_id, valid_id
 from .washer import CHUNK_ROWS, Washer, _take, number_of_row, summary
+from .webhook import ATTEMPTS_BACKOFF_S, check_url, deliver
 
 log = structlog.get_logger("hlrd.jobs")
 
@@ -49,7 +50,11 @@ class Jobs:
         checker: CallCheck,
         flush_store: Callable[[], Awaitable[None]] | None = None,
         retention_s: float = 7 * 86400,
+        webhook_secret: str = "",
+        webhook_backoff_s: Sequence[float] = ATTEMPTS_BACKOFF_S,
     ) -> None:
+        self.webhook_secret = webhook_secret
+        self.webhook_backoff_s = webhook_backoff_s
         self.directory = directory
         self.checker = checker
         self.flush_store = flush_store
@@ -110,6 +115,7 @@ class Jobs:
         policy: str,
         column: str | None,
         idempotency_key: str | None = None,
+        webhook: str | None = None,
     ) -> tuple[JobState, bool]:
         """A job from an upload streamed to disk; (state, created). The same
         Idempotency-Key gives the job it created before."""
@@ -120,6 +126,17 @@ class Jobs:
         if policy not in self.checker.policies:
             known = ", ".join(sorted(self.checker.policies))
             raise JobError(400, "invalid_parameter", f"policy must be one of: {known}", "policy")
+        if webhook is not None:
+            if not self.webhook_secret:
+                raise JobError(
+                    400,
+                    "invalid_parameter",
+                    "webhook: configure [jobs] webhook_secret to sign webhooks first",
+                    "webhook",
+                )
+            problem = check_url(webhook)
+            if problem is not None:
+                raise JobError(400, "invalid_parameter", problem, "webhook")
         if len(self.states) >= MAX_JOBS:
             raise JobError(507, "jobs_full", f"hlrd keeps at most {MAX_JOBS} jobs: delete some")
         job_id = new_job_id()
@@ -140,6 +157,7 @@ class Jobs:
             created_at=time.time(),
             layout={**asdict(layout), "header": list(layout.header) if layout.header else None},
             idempotency_key=idempotency_key,
+            webhook=webhook,
         )
         await asyncio.to_thread(state.save, directory)
         self.states[job_id] = state
@@ -255,6 +273,15 @@ class Jobs:
         if state.state == "done":
             await asyncio.to_thread(self._write_summary, state)
             self._notify(state)
+        if state.webhook is not None and state.state in ("done", "failed", "cancelled"):
+            delivered = await deliver(
+                state.webhook,
+                self.summary(state),
+                self.webhook_secret.encode(),
+                self.webhook_backoff_s,
+            )
+            state.webhook_delivered = delivered
+            await asyncio.to_thread(state.save, self.dir_of(state.id))
 
     def _write_summary(self, state: JobState) -> None:
         import json
