@@ -31,6 +31,7 @@ from .compliance.policy import DEFAULT, CallPolicy
 from .domain.decision import Verdict
 from .domain.numbers import Msisdn
 from .domain.result import LookupResult, RoamingStatus
+from .domain.times import iso_utc
 from .metrics import Metrics
 from .service import LookupService
 from .store.keys import NumberKeyer
@@ -75,7 +76,7 @@ class Answer:
             "reasons": list(self.reasons),
             "warnings": list(self.warnings),
             "policy": self.policy.to_json(),
-            "retry_after": _iso(self.retry_after),
+            "retry_after": iso_utc(self.retry_after.timestamp() if self.retry_after else None),
             "consent_id": self.consent_id,
             "lookup": self.lookup.to_dict() if self.lookup is not None else None,
             "lookup_skipped": self.skipped,
@@ -91,10 +92,6 @@ class Cleared:
 
 
 _CLEAR = Cleared()
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat().replace("+00:00", "Z") if at is not None else None
 
 
 class CallCheck:
@@ -432,11 +429,7 @@ class CallCheck:
             erased = await asyncio.to_thread(self.consent.erase, msisdn.e164, hold_until)
             receipt["consent_records"] = erased.deleted
             receipt["consent_records_held"] = erased.held
-            receipt["held_until"] = (
-                _iso(datetime.fromtimestamp(hold_until, UTC))
-                if erased.held and hold_until
-                else None
-            )
+            receipt["held_until"] = iso_utc(hold_until) if erased.held and hold_until else None
         if self.audit is not None:
             await asyncio.to_thread(self.audit.flush)  # its pending decisions are linked too
             receipt["audit_records_unlinked"] = await asyncio.to_thread(

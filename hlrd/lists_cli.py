@@ -14,7 +14,6 @@ import sqlite3
 import sys
 import urllib.error
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from .compliance.lists import ListError, ListFiles, info_json
 from .compliance.own_list import OwnList, OwnListFull
 from .config import Config
 from .domain.numbers import InvalidNumber, Msisdn, normalize
+from .domain.times import iso_utc
 from .store.base import StoreError
 from .store.keys import load_key
 
@@ -181,17 +181,11 @@ def _erase_compliance_records(config: Config, e164: str) -> dict[str, Any]:
     removed: dict[str, Any] = {
         "consent_records": erased.deleted,
         "consent_records_held": erased.held,
-        "held_until": _iso(erased.held_until) if erased.held else None,
+        "held_until": iso_utc(erased.held_until) if erased.held else None,
     }
     if config.compliance.audit:
         removed["audit_records_unlinked"] = AuditTrail.for_data_dir(data_dir, secret).unlink(e164)
     return removed
-
-
-def _iso(at: float | None) -> str | None:
-    if at is None:
-        return None
-    return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
 
 
 def list_files(config: Config) -> ListFiles:

@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from .cache.answers import AnswerCache
-from .compliance.gate import ListGate, Screened
+from .compliance.gate import ListGate
 from .compliance.policy import DEFAULT, CallPolicy
 from .config import Config
 from .domain.decision import Decision, Policy, decide, decision_inputs
@@ -544,16 +544,6 @@ class LookupService:
             del self._numbers[raw]
         log.info("subject.erased", cached_answers=answers, own_list_entries=int(own))
         return {"cached_answers": answers, "own_list_entries": int(own)}
-
-    def screen(self, msisdn: Msisdn) -> Screened | None:
-        """What the do-not-call lists say (None: no lists). A block is counted as a
-        decision: it is one, made before any lookup."""
-        if self.gate is None:
-            return None
-        screened = self.gate.screen(msisdn.e164)
-        for reason in screened.blocked:
-            self.metrics.pending(self.metrics.decisions, "block", reason.split(":")[0]).inc()
-        return screened
 
     async def check(self, msisdn: Msisdn, lookup_id: str | None = None) -> Check:
         result = await self.lookup(msisdn, lookup_id)

@@ -42,13 +42,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, NamedTuple, Protocol
 
 import orjson
 import structlog
 
+from ..domain.times import iso_utc
 from ..store.base import KEY_BYTES
 from .list_key import ListKeyer
 
@@ -668,17 +668,10 @@ def _record(seq: int, at: float, body: bytes) -> dict[str, Any]:
     except (orjson.JSONDecodeError, TypeError):
         fields = None
     if not isinstance(fields, dict):
-        return {"seq": seq, "at": _iso(at), "problem": "record unreadable"}
+        return {"seq": seq, "at": iso_utc(at), "problem": "record unreadable"}
     decided = fields.get("at")
-    fields["at"] = _iso(decided if isinstance(decided, int | float) else at)
+    fields["at"] = iso_utc(decided if isinstance(decided, int | float) else at)
     return {"seq": seq, **fields}
-
-
-def _iso(at: float) -> str | None:
-    try:
-        return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
-    except (OverflowError, OSError, ValueError):
-        return None
 
 
 def _matching(

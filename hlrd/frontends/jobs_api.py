@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import aiohttp.http_exceptions
 from aiohttp import BodyPartReader, web
 
+from ..domain.times import iso_utc
 from ..jobs.job_state import JobState
 from ..jobs.manager import JobError, Jobs, progress
 from .http_errors import LOOKUP_ID_KEY, error
@@ -35,12 +35,6 @@ MAX_KEY = 200
 HEARTBEAT_S = 15.0
 
 
-def _iso(at: float | None) -> str | None:
-    if at is None:
-        return None
-    return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
-
-
 def job_json(jobs: Jobs, state: JobState) -> dict[str, Any]:
     layout = state.layout
     done = state.state == "done"
@@ -49,9 +43,9 @@ def job_json(jobs: Jobs, state: JobState) -> dict[str, Any]:
         "name": state.name,
         "policy": state.policy,
         "state": state.state,
-        "created_at": _iso(state.created_at),
-        "started_at": _iso(state.started_at),
-        "finished_at": _iso(state.finished_at),
+        "created_at": iso_utc(state.created_at),
+        "started_at": iso_utc(state.started_at),
+        "finished_at": iso_utc(state.finished_at),
         "layout": {
             "delimiter": layout.get("delimiter"),
             "header": layout.get("header"),

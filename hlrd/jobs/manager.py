@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import json
 import os
 import shutil
 import time
@@ -33,6 +34,10 @@ log = structlog.get_logger("hlrd.jobs")
 MAX_UPLOAD = 2 << 30  # 2 GiB: tens of millions of rows
 MAX_JOBS = 1_000
 MAX_RUNNING = 2
+# Distinct numbers the preview remembers to count duplicates (~70 bytes each): an
+# upload of tens of millions must not cost gigabytes; past it, duplicates of numbers
+# not remembered are counted as numbers to look up (the preview says so).
+PREVIEW_DISTINCT = 2_000_000
 
 
 class JobError(Exception):
@@ -224,7 +229,10 @@ class Jobs:
                     if key in seen:
                         counts["duplicates"] += 1
                         continue
-                    seen.add(key)
+                    if len(seen) < PREVIEW_DISTINCT:
+                        seen.add(key)
+                    else:
+                        counts["duplicates_uncounted_after"] = PREVIEW_DISTINCT
                     if gate is not None and gate.screen(msisdn.e164, policy, count=False).blocked:
                         counts["blocked_by_lists"] += 1
                     elif cache is not None and await cache.holds(msisdn.e164):
@@ -284,8 +292,6 @@ class Jobs:
             await asyncio.to_thread(state.save, self.dir_of(state.id))
 
     def _write_summary(self, state: JobState) -> None:
-        import json
-
         path = self.dir_of(state.id) / "summary.json"
         path.write_text(json.dumps(self.summary(state), indent=2))
 
