@@ -33,6 +33,7 @@ from .call_check import CallCheck
 from .compliance.audit import AuditTrail
 from .compliance.consent import ConsentBook
 from .compliance.gate import ListGate
+from .compliance.list_imports import ListImports
 from .config import Config
 from .fd_limits import fit_connection_caps, raise_fd_limit
 from .frontends.http_api import make_app
@@ -69,6 +70,7 @@ class Daemon:
         self._list_watch: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.jobs: Jobs | None = None
+        self.list_imports: ListImports | None = None
         # The compliance gate; start() gives it consent records and the audit trail.
         self.checker = CallCheck(self.service, self.metrics)
         self._loop_errors = LoopErrorLog()
@@ -114,7 +116,16 @@ class Daemon:
             cfg.compliance.jobs_webhook_secret,
         )
         self.checker.erasers["job_rows"] = self.jobs.erase
-        app = make_app(self.service, self.metrics, cfg.http.auth_tokens, self.checker, self.jobs)
+        if self.service.gate is not None:
+            self.list_imports = ListImports(self.service.gate, cfg.numbers.default_region)
+        app = make_app(
+            self.service,
+            self.metrics,
+            cfg.http.auth_tokens,
+            self.checker,
+            self.jobs,
+            self.list_imports,
+        )
         self.http = HttpServer(app, cfg.http, self.metrics, caps.http)
         async with self._listening("HTTP", cfg.http.host, cfg.http.port, "http"):
             await self.http.start()
@@ -198,6 +209,8 @@ class Daemon:
         log.info("hlrd.stopping", in_flight=self.service.in_flight, grace_s=grace)
         if self.jobs is not None:
             await self.jobs.stop()  # resumable: a job goes on at its next start
+        if self.list_imports is not None:
+            await self.list_imports.stop()  # its thread ends the file it writes
         await self.service.drain(grace)
         for p in self.providers:
             await p.stop()

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .list_formats import ReadOptions, open_text, read_batches
 from .list_key import ListKeyer
@@ -88,8 +88,11 @@ class ListFiles:
         max_age_days: float | None = None,
         change: str = "",  # "" a full list; "add" or "delete" a change list
         default_region: str = "PL",
+        progress: Callable[[int], None] | None = None,
     ) -> ListInfo:
-        """Read `path`, write the list (replacing a list of that name), say what it is."""
+        """Read `path`, write the list (replacing a list of that name), say what it is.
+        `progress` is told the bytes read so far, a megabyte at a time (the web page's
+        import shows it)."""
         check_name(name)
         if change not in ("", "add", "delete"):
             raise ListError("change: add or delete (a registry's change list), or none")
@@ -97,7 +100,10 @@ class ListFiles:
         counts = {"rows": 0, "invalid": 0}
         try:
             with path.open("rb") as raw, open_text(raw) as text:
-                keys = self._keys(read_batches(text, options, default_region), counts)
+                batches = read_batches(text, options, default_region)
+                if progress is not None:
+                    batches = _telling(batches, raw, progress)
+                keys = self._keys(batches, counts)
                 incoming = NumberSet.build(keys)
         except (OSError, ValueError) as exc:
             raise ListError(f"{path}: {exc}") from None
@@ -242,6 +248,14 @@ class Lists:
 
     def __len__(self) -> int:
         return len(self._lists)
+
+
+def _telling(
+    batches: Iterator[list[str | None]], raw: IO[bytes], progress: Callable[[int], None]
+) -> Iterator[list[str | None]]:
+    for batch in batches:
+        progress(raw.tell())
+        yield batch
 
 
 def check_name(name: str) -> None:

@@ -28,6 +28,7 @@ import structlog
 from aiohttp import web
 
 from ..call_check import Answer, CallCheck
+from ..compliance.list_imports import ListImports
 from ..compliance.policy import CallPolicy
 from ..domain.masking import mask_msisdn
 from ..domain.numbers import InvalidNumber, Msisdn
@@ -44,8 +45,11 @@ from .dnc_admin import add_routes as add_dnc_routes
 from .http_errors import CHECKER_KEY, LOOKUP_ID_KEY, SERVICE_KEY, digit_mode, error, plain_format
 from .http_metrics import UNMATCHED, HttpMetrics, route_of
 from .jobs_api import add_routes as add_job_routes
+from .list_import_api import add_routes as add_list_import_routes
 from .openapi import add_openapi_routes
+from .policy_admin import add_routes as add_policy_routes
 from .request_ids import caller_ids
+from .web_page import add_web_routes
 
 log = structlog.get_logger("hlrd.http")
 
@@ -379,6 +383,7 @@ def make_app(
     tokens: tuple[str, ...],
     checker: CallCheck | None = None,
     jobs: Jobs | None = None,
+    imports: ListImports | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[_guard])
     app[SERVICE_KEY] = service
@@ -386,6 +391,7 @@ def make_app(
     app[METRICS_KEY] = metrics
     app[TOKENS_KEY] = tokens
     add_openapi_routes(app)  # open, like /healthz: outside /v1
+    add_web_routes(app)  # open too: the page holds no data, the API it calls is behind auth
     app[REFUSAL_BUDGET_KEY] = LogBudget(burst=100, interval_s=10.0)
     app[INTERNAL_BUDGET_KEY] = LogBudget(burst=5, interval_s=10.0)
     app[HTTP_METRICS_KEY] = http_metrics = HttpMetrics(metrics)
@@ -400,4 +406,6 @@ def make_app(
     if jobs is not None:
         add_job_routes(app, jobs)
     add_audit_routes(app)
+    add_policy_routes(app)
+    add_list_import_routes(app, imports)
     return app
