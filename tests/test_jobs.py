@@ -19,6 +19,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from hlrd.compliance.policy import CallPolicy
+from hlrd.jobs.csv_input import Row
+from hlrd.jobs.washer import Washer
 from simulator.controller import Simulator
 
 from .child_process import Child
@@ -26,6 +29,7 @@ from .conftest import ROOT
 from .daemon_harness import running_daemon
 
 DEMO_CALLS = ROOT / "config" / "demo-calls.csv"
+POLICY = CallPolicy()  # the default policy
 LISTED = "48600000007"
 CALLS = (
     "Imię;Nazwisko;Numer telefonu;Uwagi\r\n"
@@ -318,3 +322,39 @@ async def test_the_completion_webhook_is_signed_and_retried_until_taken(sim: Sim
     assert headers["X-Hlrd-Attempt"] == "2"
     summary = json.loads(body)
     assert (summary["job"], summary["state"], summary["rows"]) == (job, "done", 6)
+
+
+async def test_a_job_decides_a_number_once_until_the_lists_change(sim: Simulator) -> None:
+    """Duplicates take the decision the job made for their number (one audit record,
+    one lookup) — but a number listed while the job runs is blocked from then on."""
+    calls = "name,phone\nA,+48600000001\nB,0048 600 000 001\nC,600000001\n"
+    async with running_daemon(sim) as (daemon, http):
+        async with http.post("/v1/jobs", data=calls.encode()) as r:
+            job = await r.json()
+        await _events(http, job["id"])
+        async with http.post(f"/v1/jobs/{job['id']}/start") as r:
+            assert r.status == 202
+        await _events(http, job["id"])
+        async with http.get(f"/v1/jobs/{job['id']}/files/annotated.csv") as r:
+            annotated = list(csv.reader(io.StringIO(await r.text())))
+        async with http.get(f"/v1/jobs/{job['id']}") as r:
+            summary = (await r.json())["summary"]
+        assert daemon.checker.audit is not None
+        await asyncio.to_thread(daemon.checker.audit.flush)
+        async with http.get("/v1/audit/numbers/+48600000001") as r:
+            records = [x for x in (await r.json())["records"] if x["source"] == "job"]
+        # The washer itself, between two chunks, with the number listed in between.
+        assert daemon.jobs is not None
+        state = daemon.jobs.get(job["id"])
+        washer = Washer(daemon.checker, daemon.jobs.dir_of(job["id"]), state, POLICY)
+        first = await washer._check([Row(1, ("A",), "+48600000001")])
+        async with http.put("/v1/dnc/48600000001", json={"reason": "complaint"}) as r:
+            assert r.status == 200
+        second = await washer._check([Row(2, ("A",), "+48600000001")])
+    assert [row[2:5] for row in annotated[1:]] == [["allow", "1", ""]] * 3
+    assert len({row[11] for row in annotated[1:]}) == 1  # decided once: one time
+    assert len(records) == 1
+    assert summary["cache"] == {"lookup": 1, "duplicate": 2}  # paid once, not three times
+    assert summary["by_decision"] == {"allow": 3}
+    assert (first[0].call, second[0].call, second[0].never_call) == (True, False, True)
+    assert "listed:dnc" in second[0].annotations[2]

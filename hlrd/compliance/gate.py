@@ -115,6 +115,11 @@ class ListGate:
             log.error("lists.reload_failed", error=str(exc))
             return False
 
+    def version(self) -> tuple[object, ...]:
+        """Changes (by its items' identities) whenever a list, the own list or the
+        erased people change: what remembers decisions forgets them then."""
+        return (self.lists.generation, self._own, self._erased)
+
     def describe(self) -> list[dict[str, Any]]:
         """Each list as an operator is shown it (lists.info_json), and the own list."""
         now = self._clock()

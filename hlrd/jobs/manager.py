@@ -24,6 +24,7 @@ import structlog
 
 from ..call_check import CallCheck
 from ..domain.numbers import InvalidNumber
+from ..memory import release_memory
 from .csv_input import SNIFF_BYTES, CsvError, Layout, Row, read_rows, sniff
 from .job_state import JobState, new_job_id, valid_id
 from .washer import CHUNK_ROWS, Washer, _take, number_of_row, summary
@@ -278,6 +279,8 @@ class Jobs:
                 await washer.run()
             finally:
                 self._washers.pop(state.id, None)
+                del washer
+                await asyncio.to_thread(release_memory)  # what the job used, back
         if state.state == "done":
             await asyncio.to_thread(self._write_summary, state)
             self._notify(state)

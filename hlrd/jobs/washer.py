@@ -21,19 +21,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import functools
 import io
 import os
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from ..call_check import Answer, CallCheck
+from ..call_check import Answer, CallCheck, Cleared
 from ..compliance.policy import CallPolicy
 from ..domain.decision import Verdict
 from ..domain.numbers import InvalidNumber, Msisdn
+from ..domain.result import LookupResult
 from ..service import new_lookup_id
 from .csv_input import Layout, Row, read_rows
 from .job_state import OUTPUTS, JobState
@@ -41,7 +45,8 @@ from .job_state import OUTPUTS, JobState
 log = structlog.get_logger("hlrd.jobs")
 
 CHUNK_ROWS = 500  # rows checked, written and recorded together
-IN_FLIGHT = 256  # checks of one job at once: other work keeps its share
+IN_FLIGHT = 256  # lookups of one job at once: other work keeps its share
+AHEAD = 3  # chunks being checked while the oldest is recorded
 ANNOTATIONS = (
     "hlrd_decision",
     "hlrd_call",
@@ -56,8 +61,8 @@ ANNOTATIONS = (
     "hlrd_answer_age_s",
 )
 INVALID = "invalid_number"
-# A row's answer (None: not checked), the problem that stopped it, its E.164 number.
-Checked = tuple[Answer | None, str, str]
+MEMO_NUMBERS = 200_000  # numbers whose decision a job remembers for their duplicates
+MEMO_S = 60.0  # ... for at most this long
 
 
 def _lines(rows: list[list[str]], delimiter: str) -> bytes:
@@ -65,6 +70,48 @@ def _lines(rows: list[list[str]], delimiter: str) -> bytes:
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
     writer.writerows(rows)
     return out.getvalue().encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """What a row's number was decided, ready to write: made once per number, shared
+    by its duplicates."""
+
+    annotations: tuple[str, ...]
+    tally: tuple[tuple[str, str], ...]  # (table, key) counted once per row
+    call: bool
+    never_call: bool  # blocked: for the dialer's do-not-call import
+    e164: str
+    repeat: Line | None = None  # the same for a duplicate row: counted, never paid
+
+
+def _line(answer: Answer | None, problem: str, e164: str) -> Line:
+    annotations = tuple(_annotations(answer, problem, time.time()))
+    tally = _tally(answer, problem)
+    call = answer is not None and answer.call
+    never = answer is not None and answer.verdict is Verdict.BLOCK
+    again = tuple(t for t in tally if t[0] not in ("cache", "paid"))
+    if answer is not None and answer.lookup is not None:
+        again = (*again, ("cache", "duplicate"))
+    return Line(annotations, tally, call, never, e164, Line(annotations, again, call, never, e164))
+
+
+def _tally(answer: Answer | None, problem: str) -> tuple[tuple[str, str], ...]:
+    """The summary's counts a row adds."""
+    if answer is None:
+        return (("decision", "invalid"), ("reason", problem.split(":")[0]))
+    keys = [("decision", answer.verdict.value)]
+    keys += [("reason", reason.split(":")[0]) for reason in answer.reasons or ("none",)]
+    lookup = answer.lookup
+    if lookup is None:
+        keys.append(("provider", "none (no lookup)"))
+        return tuple(keys)
+    keys.append(("country", lookup.home_network.country or "unknown"))
+    keys.append(("provider", lookup.provider))
+    keys.append(("cache", "hit" if lookup.cache.hit else "lookup"))
+    if not lookup.cache.hit:
+        keys.append(("paid", lookup.provider))
+    return tuple(keys)
 
 
 def _annotations(answer: Answer | None, problem: str, checked_at: float) -> list[str]:
@@ -142,6 +189,12 @@ class Washer:
         self.durable = GroupFlush(flush_store) if flush_store is not None else None
         self.on_progress = on_progress
         self._stop: str | None = None  # "paused" | "cancelled"
+        self._memo: dict[str, Line] = {}
+        self._memo_version: tuple[object, ...] = ()
+        self._memo_since = -1e18
+        self._deciding: dict[str, asyncio.Future[Line]] = {}  # numbers being looked up
+        self._in_flight = 0
+        self._room = asyncio.Event()
 
     def pause(self) -> None:
         self._stop = "paused"
@@ -160,22 +213,34 @@ class Washer:
         await asyncio.to_thread(self._cut_back)
         began = time.monotonic()
         rows: Iterator[Row] = await asyncio.to_thread(self._open_rows)
+        # Chunks are checked up to AHEAD at once and recorded in order: the provider
+        # is kept busy while a chunk's last answers come and its lines are written.
+        ahead: deque[tuple[list[Row], asyncio.Task[list[Line]]]] = deque()
+        exhausted = False
         try:
-            while self._stop is None:
-                chunk = await asyncio.to_thread(_take, rows, CHUNK_ROWS)
-                if not chunk:
-                    state.state = "done"
-                    state.finished_at = time.time()
+            while True:
+                while self._stop is None and not exhausted and len(ahead) < AHEAD:
+                    chunk = await asyncio.to_thread(_take, rows, CHUNK_ROWS)
+                    if chunk:
+                        ahead.append((chunk, asyncio.create_task(self._check(chunk))))
+                    else:
+                        exhausted = True
+                if not ahead:
                     break
-                checked = await self._check(chunk)
-                await self._record(chunk, checked, began)
+                chunk, checking = ahead.popleft()
+                await self._record(chunk, await checking, began)
                 began = time.monotonic()
+            if self._stop is None:
+                state.state = "done"
+                state.finished_at = time.time()
             else:
                 state.state = self._stop
         except Exception as exc:
             state.state, state.error = "failed", type(exc).__name__
             log.error("job.failed", job=state.id, error=type(exc).__name__)
         finally:
+            for _, checking in ahead:
+                checking.cancel()
             with contextlib.suppress(Exception):
                 close = getattr(rows, "close", None)
                 if close is not None:
@@ -200,30 +265,116 @@ class Washer:
             with path.open("ab") as f:
                 f.truncate(self.state.offsets.get(name, 0))
 
-    async def _check(self, chunk: list[Row]) -> list[Checked]:
-        gate = asyncio.Semaphore(IN_FLIGHT)
-
-        async def one(row: Row) -> Checked:
+    async def _check(self, chunk: list[Row]) -> list[Line]:
+        """The chunk's rows through the gate. Most rows need no lookup (listed,
+        cached, or a number the job has just decided): those are decided here, in a
+        loop, without a task each. A number being looked up is decided once, when
+        its answer comes, for every row that has it; at most IN_FLIGHT lookups of the
+        job wait at once."""
+        self._renew_memo()
+        checker, service, policy, memo = self.checker, self.checker.service, self.policy, self._memo
+        loop = asyncio.get_running_loop()
+        lines: list[Line | None] = [None] * len(chunk)
+        waits: list[tuple[int, asyncio.Future[Line]]] = []
+        repeats: list[tuple[int, asyncio.Future[Line]]] = []
+        looked_up = False
+        for i, row in enumerate(chunk):
             if row.problem is not None:
-                return None, row.problem, ""
+                lines[i] = _line(None, row.problem, "")
+                continue
             try:
                 msisdn = self._number(row)
             except InvalidNumber as exc:
-                return None, f"{INVALID}:{exc.problem.value}", ""
-            async with gate:
-                answer = await self.checker.check(msisdn, self.policy, new_lookup_id(), "job")
-            if self.durable is not None and answer.lookup is not None:
-                await self.durable()  # the answer in the store before the row counts
-            return answer, "", msisdn.e164
+                lines[i] = _line(None, f"{INVALID}:{exc.problem.value}", "")
+                continue
+            e164 = msisdn.e164
+            known = memo.get(e164)
+            if known is not None:
+                lines[i] = known.repeat  # a duplicate: the decision this job made for it
+                continue
+            deciding = self._deciding.get(e164)
+            if deciding is not None:
+                repeats.append((i, deciding))  # a duplicate of a number being looked up
+                continue
+            decision_id = new_lookup_id()
+            cleared = checker.before(msisdn, policy, decision_id, "job")
+            if isinstance(cleared, Answer):
+                lines[i] = self._remember(cleared, e164)
+                continue
+            looked_up = True
+            future = service.begin(msisdn, decision_id, policy=policy.roaming)
+            if future.done():  # answered from the cache
+                answer = checker.after(msisdn, policy, cleared, future.result(), decision_id, "job")
+                lines[i] = self._remember(answer, e164)
+                continue
+            decided: asyncio.Future[Line] = loop.create_future()
+            self._deciding[e164] = decided
+            self._in_flight += 1
+            future.add_done_callback(
+                functools.partial(self._answered, msisdn, cleared, decision_id, decided)
+            )
+            waits.append((i, decided))
+            while self._in_flight >= IN_FLIGHT:
+                self._room.clear()
+                await self._room.wait()
+        for i, decided in waits:
+            lines[i] = await decided  # a lookup that failed fails the job: it resumes later
+        for i, decided in repeats:
+            lines[i] = (await decided).repeat
+        if self.durable is not None and looked_up:
+            await self.durable()  # the chunk's answers in the store before its rows count
+        return [line for line in lines if line is not None]
 
-        return list(await asyncio.gather(*(one(r) for r in chunk)))
+    def _answered(
+        self,
+        msisdn: Msisdn,
+        cleared: Cleared,
+        decision_id: str,
+        decided: asyncio.Future[Line],
+        lookup: asyncio.Future[LookupResult],
+    ) -> None:
+        """A lookup's answer, decided (on the event loop, as it comes)."""
+        self._deciding.pop(msisdn.e164, None)
+        self._in_flight -= 1
+        self._room.set()
+        if decided.done():
+            return
+        try:
+            answer = self.checker.after(
+                msisdn, self.policy, cleared, lookup.result(), decision_id, "job"
+            )
+        except BaseException as exc:  # the lookup's error (or cancellation) to its rows
+            decided.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+            decided.exception()  # retrieved: a job that stopped may never await it
+            return
+        decided.set_result(self._remember(answer, msisdn.e164))
+
+    def _remember(self, answer: Answer, e164: str) -> Line:
+        line = _line(answer, "", e164)
+        memo = self._memo
+        if len(memo) < MEMO_NUMBERS:
+            memo[e164] = line
+        return line
+
+    def _renew_memo(self) -> None:
+        """A duplicate row takes the decision this job made for its number, as long
+        as nothing it depends on changed (a list, the own list, an erasure) and for
+        at most MEMO_S: then every number is decided again."""
+        gate = self.checker.gate
+        version = gate.version() if gate is not None else ()
+        now = time.monotonic()
+        same = len(version) == len(self._memo_version) and all(
+            a is b for a, b in zip(version, self._memo_version, strict=True)
+        )
+        if not same or now - self._memo_since > MEMO_S:
+            self._memo = {}
+            self._memo_version, self._memo_since = version, now
 
     def _number(self, row: Row) -> Msisdn:
         return number_of_row(self.checker.service.normalize, row)
 
-    async def _record(self, chunk: list[Row], checked: list[Checked], began: float) -> None:
+    async def _record(self, chunk: list[Row], lines: list[Line], began: float) -> None:
         state = self.state
-        now = time.time()
         layout = self.layout
         annotated: list[list[str]] = []
         clean: list[list[str]] = []
@@ -231,13 +382,17 @@ class Washer:
         if state.rows_done == 0 and state.offsets["annotated.csv"] == 0 and layout.header:
             annotated.append([*layout.header, *ANNOTATIONS])
             clean.append(list(layout.header))
-        for row, (answer, problem, e164) in zip(chunk, checked, strict=True):
-            annotated.append([*row.fields, *_annotations(answer, problem, now)])
-            self._tally(answer, problem)
-            if answer is not None and answer.call:
+        tally: dict[tuple[str, str], int] = {}
+        for row, line in zip(chunk, lines, strict=True):
+            annotated.append([*row.fields, *line.annotations])
+            for counted in line.tally:
+                tally[counted] = tally.get(counted, 0) + 1
+            if line.call:
                 clean.append(list(row.fields))
-            elif answer is not None and answer.verdict is Verdict.BLOCK:
-                dnc.append(e164)  # deferred and unknown ones are not "never call"
+            elif line.never_call:
+                dnc.append(line.e164)  # deferred and unknown ones are not "never call"
+        for (table, key), n in tally.items():
+            state.count(table, key, n)
         written = await asyncio.to_thread(
             self._append,
             {
@@ -262,25 +417,6 @@ class Washer:
                 os.fsync(f.fileno())
                 sizes[name] = f.tell()
         return sizes
-
-    def _tally(self, answer: Answer | None, problem: str) -> None:
-        state = self.state
-        if answer is None:
-            state.count("decision", "invalid")
-            state.count("reason", problem.split(":")[0])
-            return
-        state.count("decision", answer.verdict.value)
-        for reason in answer.reasons or ("none",):
-            state.count("reason", reason.split(":")[0])
-        lookup = answer.lookup
-        if lookup is None:
-            state.count("provider", "none (no lookup)")
-            return
-        state.count("country", lookup.home_network.country or "unknown")
-        state.count("provider", lookup.provider)
-        state.count("cache", "hit" if lookup.cache.hit else "lookup")
-        if not lookup.cache.hit:
-            state.count("paid", lookup.provider)
 
 
 def number_of_row(normalize: Callable[[str], Msisdn], row: Row) -> Msisdn:
