@@ -46,9 +46,13 @@ PY
   sleep 0.1
 done
 
+# The page's demo data (a list, a washed calling list), through the API.
+"$BIN/python" scripts/seed_demo.py http://127.0.0.1:8080 || echo "  (demo data not loaded; see above)" >&2
+
 cat <<TXT
 
   hlrd is up, with the simulator as its upstream.
+    Web page   http://127.0.0.1:8080/ui   (wash a list, check a number, lists, erasure)
     HTTP API   http://127.0.0.1:8080   (/v1/lookup/{number}, /v1/check/{number}, /metrics)
     SMPP       127.0.0.1:2776          (system_id callcenter, password cc-pass)
     simulator  SMPP 127.0.0.1:2775, HTTP http://127.0.0.1:8081 (and its vendor imitations)

@@ -1,11 +1,16 @@
-"""Shared fixtures: the demo scenario and a simulator running on 127.0.0.1."""
+"""Shared fixtures: the demo scenario, a simulator running on 127.0.0.1, Chromium."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
 
 from simulator.controller import Simulator
 from simulator.scenario import Scenario, load_scenario
@@ -53,3 +58,51 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             yellow=True,
             bold=True,
         )
+
+
+# -- Chromium for the web page's tests (tests/test_web_page.py, test_make_run.py) ----
+
+
+@pytest.fixture
+def downloads(tmp_path: Path) -> Path:
+    where = tmp_path / "downloads"
+    where.mkdir()
+    return where
+
+
+@pytest.fixture
+def browser(request: pytest.FixtureRequest, downloads: Path) -> Iterator[webdriver.Chrome]:
+    """As tests/test_docs_page.py's, with a download directory of the test's own."""
+    chromium = shutil.which("chromium")
+    driver_path = shutil.which("chromedriver")
+    if chromium is None or driver_path is None:
+        tools.unavailable(
+            "Chromium", "apt-get install -y chromium chromium-driver", request.node.nodeid
+        )
+    assert chromium is not None and driver_path is not None
+    options = Options()
+    options.binary_location = chromium  # both paths given: Selenium downloads nothing
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    options.add_argument("--window-size=1400,1000")
+    options.add_experimental_option(
+        "prefs",
+        {
+            "download.default_directory": str(downloads),
+            "download.prompt_for_download": False,
+            "download.directory_upgrade": True,
+        },
+    )
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    where = Path(os.environ.get("HLRD_SCREENSHOTS") or tmp_path)
+    where.mkdir(parents=True, exist_ok=True)
+    return where

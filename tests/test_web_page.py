@@ -17,22 +17,17 @@ from that thread too, with urllib.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -41,7 +36,6 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from simulator.controller import Simulator
 
-from . import tools
 from .conftest import ROOT
 from .daemon_harness import running_daemon
 from .test_docs_page import off_loop
@@ -49,51 +43,6 @@ from .test_docs_page import off_loop
 DEMO_CALLS = ROOT / "config" / "demo-calls.csv"
 TOKEN = "secret-token"
 WAIT_S = 20.0
-
-
-@pytest.fixture
-def downloads(tmp_path: Path) -> Path:
-    where = tmp_path / "downloads"
-    where.mkdir()
-    return where
-
-
-@pytest.fixture
-def browser(request: pytest.FixtureRequest, downloads: Path) -> Iterator[webdriver.Chrome]:
-    """As tests/test_docs_page.py's, with a download directory of the test's own."""
-    chromium = shutil.which("chromium")
-    driver_path = shutil.which("chromedriver")
-    if chromium is None or driver_path is None:
-        tools.unavailable(
-            "Chromium", "apt-get install -y chromium chromium-driver", request.node.nodeid
-        )
-    assert chromium is not None and driver_path is not None
-    options = Options()
-    options.binary_location = chromium  # both paths given: Selenium downloads nothing
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(arg)
-    options.add_argument("--window-size=1400,1000")
-    options.add_experimental_option(
-        "prefs",
-        {
-            "download.default_directory": str(downloads),
-            "download.prompt_for_download": False,
-            "download.directory_upgrade": True,
-        },
-    )
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    where = Path(os.environ.get("HLRD_SCREENSHOTS") or tmp_path)
-    where.mkdir(parents=True, exist_ok=True)
-    return where
 
 
 # -- helpers (all called in the browser's thread) ----------------------------------------
