@@ -358,3 +358,52 @@ async def test_a_job_decides_a_number_once_until_the_lists_change(sim: Simulator
     assert summary["by_decision"] == {"allow": 3}
     assert (first[0].call, second[0].call, second[0].never_call) == (True, False, True)
     assert "listed:dnc" in second[0].annotations[2]
+
+
+async def test_a_webhook_still_owed_is_sent_after_a_restart(sim: Simulator) -> None:
+    """The daemon stops while it waits to retry a refused webhook: the next start
+    sends it (once taken, never again)."""
+    refused, taken = asyncio.Event(), asyncio.Event()
+    bodies: list[bytes] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        bodies.append(await request.read())
+        if not refused.is_set():
+            refused.set()
+            return web.Response(status=503)
+        taken.set()
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    jobs = {"webhook_secret": "whsec-test"}
+    try:
+        async with running_daemon(sim, jobs=jobs) as (daemon, http):
+            assert daemon.jobs is not None
+            daemon.jobs.webhook_backoff_s = (0.0, 3600.0)  # the retry would come in an hour
+            async with http.post(f"/v1/jobs?webhook={url}", data=CALLS.encode()) as r:
+                job = (await r.json())["id"]
+            await _events(http, job)
+            async with http.post(f"/v1/jobs/{job}/start") as r:
+                assert r.status == 202
+            await asyncio.wait_for(refused.wait(), 30)
+        async with running_daemon(sim, jobs=jobs) as (daemon, http):
+            await asyncio.wait_for(taken.wait(), 30)
+            assert daemon.jobs is not None
+            await asyncio.gather(*daemon.jobs._tasks.values())  # its outcome saved
+            async with http.get(f"/v1/jobs/{job}") as r:
+                shown = await r.json()
+        async with running_daemon(sim, jobs=jobs) as (daemon, http):
+            assert daemon.jobs is not None
+            pending = list(daemon.jobs._tasks.values())
+    finally:
+        await runner.cleanup()
+    assert len(bodies) == 2 and bodies[0] == bodies[1]
+    assert json.loads(bodies[1])["job"] == job
+    assert shown["webhook_delivered"] is True
+    assert pending == []  # delivered: not sent a third time

@@ -66,6 +66,11 @@ class JobState:
         data = json.loads((directory / "state.json").read_text())
         return cls(**data)
 
+    @property
+    def ended(self) -> bool:
+        """Done, failed or cancelled: nothing more will happen to its rows."""
+        return self.state in ("done", "failed", "cancelled")
+
     def count(self, table: str, key: str, by: int = 1) -> None:
         tally = self.counts.setdefault(table, {})
         tally[key] = tally.get(key, 0) + by

@@ -83,6 +83,8 @@ class Jobs:
             elif state.state == "running":
                 log.info("job.resumed", job=state.id, rows_done=state.rows_done)
                 self._spawn(state.id, self._run(state))
+            elif state.webhook is not None and state.webhook_delivered is None and state.ended:
+                self._spawn(state.id, self._deliver(state))  # stopped while retrying
 
     async def stop(self) -> None:
         for washer in self._washers.values():
@@ -284,15 +286,21 @@ class Jobs:
         if state.state == "done":
             await asyncio.to_thread(self._write_summary, state)
             self._notify(state)
-        if state.webhook is not None and state.state in ("done", "failed", "cancelled"):
-            delivered = await deliver(
-                state.webhook,
-                self.summary(state),
-                self.webhook_secret.encode(),
-                self.webhook_backoff_s,
-            )
-            state.webhook_delivered = delivered
-            await asyncio.to_thread(state.save, self.dir_of(state.id))
+        if state.webhook is not None and state.ended:
+            await self._deliver(state)
+
+    async def _deliver(self, state: JobState) -> None:
+        """The completion webhook, retried; its outcome kept with the job (a daemon
+        stopped while retrying starts over at its next start)."""
+        assert state.webhook is not None
+        delivered = await deliver(
+            state.webhook,
+            self.summary(state),
+            self.webhook_secret.encode(),
+            self.webhook_backoff_s,
+        )
+        state.webhook_delivered = delivered
+        await asyncio.to_thread(state.save, self.dir_of(state.id))
 
     def _write_summary(self, state: JobState) -> None:
         path = self.dir_of(state.id) / "summary.json"
