@@ -72,7 +72,8 @@ def downloads(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def browser(request: pytest.FixtureRequest, downloads: Path) -> Iterator[webdriver.Chrome]:
-    """As tests/test_docs_page.py's, with a download directory of the test's own."""
+    """Debian's Chromium, headless, driven by chromedriver; downloads go to the test's
+    own directory, and the console and network logs are kept for the tests to read."""
     chromium = shutil.which("chromium")
     driver_path = shutil.which("chromedriver")
     if chromium is None or driver_path is None:

@@ -11,24 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from hlrd.frontends.api_docs import render_docs
 from hlrd.frontends.openapi import load_spec
 from simulator.controller import Simulator
 
-from . import tools
 from .daemon_harness import running_daemon
 
 SPEC = load_spec()
@@ -67,35 +61,6 @@ def test_the_page_has_every_operation_and_schema_and_loads_nothing_else() -> Non
     assert "script" not in page.tags
     assert page.loads == ["data:,"]  # the favicon, inline
     assert "url(" not in html and "@import" not in html  # no font or image from CSS
-
-
-@pytest.fixture
-def browser(request: pytest.FixtureRequest) -> Iterator[webdriver.Chrome]:
-    chromium = shutil.which("chromium")
-    driver_path = shutil.which("chromedriver")
-    if chromium is None or driver_path is None:
-        tools.unavailable(
-            "Chromium", "apt-get install -y chromium chromium-driver", request.node.nodeid
-        )
-    assert chromium is not None and driver_path is not None
-    options = Options()
-    options.binary_location = chromium  # both paths given: Selenium downloads nothing
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(arg)
-    options.add_argument("--window-size=1400,900")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    where = Path(os.environ.get("HLRD_SCREENSHOTS") or tmp_path)
-    where.mkdir(parents=True, exist_ok=True)
-    return where
 
 
 async def off_loop(call: Callable[..., T], *args: Any) -> T:

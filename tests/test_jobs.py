@@ -13,6 +13,8 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -279,6 +281,22 @@ async def test_an_erasure_reaches_a_job_that_has_not_run(sim: Simulator) -> None
     assert preview["rows"] == 5
 
 
+@asynccontextmanager
+async def _receiver(
+    receive: Callable[[web.Request], Awaitable[web.Response]],
+) -> AsyncIterator[str]:
+    """A webhook receiver on 127.0.0.1; its URL."""
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    finally:
+        await runner.cleanup()
+
+
 async def test_the_completion_webhook_is_signed_and_retried_until_taken(sim: Simulator) -> None:
     secret = "whsec-test"
     deliveries: list[tuple[dict[str, str], bytes]] = []
@@ -291,28 +309,18 @@ async def test_the_completion_webhook_is_signed_and_retried_until_taken(sim: Sim
         taken.set()
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/hook", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        async with running_daemon(sim, jobs={"webhook_secret": secret}) as (daemon, http):
-            assert daemon.jobs is not None
-            daemon.jobs.webhook_backoff_s = (0.0, 0.01)
-            url = f"http://127.0.0.1:{port}/hook"
-            async with http.post(f"/v1/jobs?webhook={url}", data=CALLS.encode()) as r:
-                job = (await r.json())["id"]
-            async with http.post("/v1/jobs?webhook=ftp://x/y", data=CALLS.encode()) as r:
-                refused = (r.status, (await r.json())["error"]["field"])
-            await _events(http, job)
-            async with http.post(f"/v1/jobs/{job}/start") as r:
-                assert r.status == 202
-            await asyncio.wait_for(taken.wait(), 30)
-    finally:
-        await runner.cleanup()
+    daemon_of = running_daemon(sim, jobs={"webhook_secret": secret})
+    async with _receiver(receive) as url, daemon_of as (daemon, http):
+        assert daemon.jobs is not None
+        daemon.jobs.webhook_backoff_s = (0.0, 0.01)
+        async with http.post(f"/v1/jobs?webhook={url}", data=CALLS.encode()) as r:
+            job = (await r.json())["id"]
+        async with http.post("/v1/jobs?webhook=ftp://x/y", data=CALLS.encode()) as r:
+            refused = (r.status, (await r.json())["error"]["field"])
+        await _events(http, job)
+        async with http.post(f"/v1/jobs/{job}/start") as r:
+            assert r.status == 202
+        await asyncio.wait_for(taken.wait(), 30)
     assert refused == (400, "webhook")
     assert len(deliveries) == 2  # the 503, then the retry that was taken
     headers, body = deliveries[1]
@@ -374,15 +382,8 @@ async def test_a_webhook_still_owed_is_sent_after_a_restart(sim: Simulator) -> N
         taken.set()
         return web.Response(status=200)
 
-    app = web.Application()
-    app.router.add_post("/hook", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
     jobs = {"webhook_secret": "whsec-test"}
-    try:
+    async with _receiver(receive) as url:
         async with running_daemon(sim, jobs=jobs) as (daemon, http):
             assert daemon.jobs is not None
             daemon.jobs.webhook_backoff_s = (0.0, 3600.0)  # the retry would come in an hour
@@ -401,8 +402,6 @@ async def test_a_webhook_still_owed_is_sent_after_a_restart(sim: Simulator) -> N
         async with running_daemon(sim, jobs=jobs) as (daemon, http):
             assert daemon.jobs is not None
             pending = list(daemon.jobs._tasks.values())
-    finally:
-        await runner.cleanup()
     assert len(bodies) == 2 and bodies[0] == bodies[1]
     assert json.loads(bodies[1])["job"] == job
     assert shown["webhook_delivered"] is True

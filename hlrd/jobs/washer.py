@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import structlog
 
@@ -43,6 +43,7 @@ from .csv_input import Layout, Row, read_rows
 from .job_state import OUTPUTS, JobState
 
 log = structlog.get_logger("hlrd.jobs")
+T = TypeVar("T")
 
 CHUNK_ROWS = 500  # rows checked, written and recorded together
 IN_FLIGHT = 256  # lookups of one job at once: other work keeps its share
@@ -61,7 +62,7 @@ ANNOTATIONS = (
     "hlrd_answer_age_s",
 )
 INVALID = "invalid_number"
-MEMO_NUMBERS = 200_000  # numbers whose decision a job remembers for their duplicates
+MEMO_NUMBERS = 50_000  # numbers whose decision a job remembers (~0.5 KB each)
 MEMO_S = 60.0  # ... for at most this long
 
 
@@ -85,14 +86,30 @@ class Line:
     repeat: Line | None = None  # the same for a duplicate row: counted, never paid
 
 
+_SHARED: dict[Any, Any] = {}
+_SHARED_MAX = 4096
+
+
+def _shared(value: T) -> T:
+    """One object for equal values (the few reasons, tallies, times a job writes):
+    a job remembers many numbers' lines, most of them alike. Bounded."""
+    found = _SHARED.get(value)
+    if found is None:
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.clear()
+        _SHARED[value] = found = value
+    return cast(T, found)
+
+
 def _line(answer: Answer | None, problem: str, e164: str) -> Line:
-    annotations = tuple(_annotations(answer, problem, time.time()))
+    annotations = tuple(_shared(a) for a in _annotations(answer, problem, time.time()))
     tally = _tally(answer, problem)
     call = answer is not None and answer.call
     never = answer is not None and answer.verdict is Verdict.BLOCK
     again = tuple(t for t in tally if t[0] not in ("cache", "paid"))
     if answer is not None and answer.lookup is not None:
         again = (*again, ("cache", "duplicate"))
+    tally, again = _shared(tally), _shared(again)
     return Line(annotations, tally, call, never, e164, Line(annotations, again, call, never, e164))
 
 
