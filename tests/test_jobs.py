@@ -406,3 +406,40 @@ async def test_a_webhook_still_owed_is_sent_after_a_restart(sim: Simulator) -> N
     assert json.loads(bodies[1])["job"] == job
     assert shown["webhook_delivered"] is True
     assert pending == []  # delivered: not sent a third time
+
+
+async def test_a_paused_job_stops_after_the_chunks_in_hand_and_resumes_without_paying_twice(
+    sim: Simulator,
+) -> None:
+    rows = 3000
+    paid: Counter[str] = Counter()
+    job_id: list[str] = []
+    async with running_daemon(sim) as (daemon, http):
+        assert daemon.jobs is not None and sim.smsc is not None
+        jobs = daemon.jobs
+
+        def first_submit_pauses(number: str) -> None:
+            if not paid:
+                jobs.pause(job_id[0])  # while the first chunk's lookups are in flight
+            paid.update([number])
+
+        sim.smsc.submit_listeners.append(first_submit_pauses)
+        async with http.post("/v1/jobs", data=_big_list(rows)) as r:
+            job_id.append((await r.json())["id"])
+        await _events(http, job_id[0])
+        async with http.post(f"/v1/jobs/{job_id[0]}/start") as r:
+            assert r.status == 202
+        paused = (await _events(http, job_id[0]))[-1]
+        async with http.get(f"/v1/jobs/{job_id[0]}/files/annotated.csv") as r:
+            not_yet = r.status
+        async with http.post(f"/v1/jobs/{job_id[0]}/resume") as r:
+            assert r.status == 202
+        done = (await _events(http, job_id[0]))[-1]
+        async with http.get(f"/v1/jobs/{job_id[0]}/files/annotated.csv") as r:
+            annotated = list(csv.reader(io.StringIO(await r.text())))
+    assert paused["state"] == "paused"
+    assert 0 < paused["rows_done"] < rows and paused["rows_done"] % 500 == 0
+    assert not_yet == 409  # the files come when the job is done
+    assert done["state"] == "done" and done["rows_done"] == rows
+    assert [r[0] for r in annotated[1:]] == [str(i) for i in range(rows)]  # each row once
+    assert len(paid) == rows and set(paid.values()) == {1}  # each number paid once
