@@ -236,7 +236,7 @@
     },
     roaming_non_eea: {
       text: (_, look) => `Roaming outside the EEA${inCountry(look)}`,
-      todo: "Try after the trip; hlrd keeps a roaming answer for up to 4 hours.",
+      todo: "Try after the trip: the roaming answer is kept for a few hours (the [cache] time to live), then the number is looked up again.",
     },
     roaming_eea: {
       text: (_, look) => `Roaming inside the EEA${inCountry(look)}, which this policy blocks`,
