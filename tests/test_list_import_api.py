@@ -4,7 +4,9 @@ of the file left behind."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from simulator.controller import Simulator
@@ -106,3 +108,27 @@ async def test_the_page_is_served_open_with_its_policy_and_the_root_leads_there(
     assert policies["default"] == "default"
     assert "default" in [p["name"] for p in policies["policies"]]
     assert json.dumps(policies).count('"version"') == len(policies["policies"])
+
+
+async def test_a_second_import_while_one_is_received_is_refused(sim: Simulator) -> None:
+    async with running_daemon(sim) as (daemon, http):
+        first_half = asyncio.Event()
+
+        async def slow_body() -> AsyncIterator[bytes]:
+            yield b"+48600000007\n"
+            first_half.set()
+            await second_done.wait()
+            yield b"+48600000008\n"
+
+        second_done = asyncio.Event()
+        first = asyncio.create_task(http.post("/v1/lists/one/import", data=slow_body()))
+        await first_half.wait()
+        async with http.post("/v1/lists/two/import", data=b"+48600000009\n") as r:
+            second = (r.status, (await r.json())["error"]["code"])
+        second_done.set()
+        async with await first as r:
+            started = await r.json()
+        assert daemon.list_imports is not None
+        done = await daemon.list_imports.finished(started["id"])
+    assert second == (409, "import_running")
+    assert done.state == "done" and done.info is not None and done.info["numbers"] == 2

@@ -101,7 +101,7 @@ class ListImports:
     async def start(self, request: ImportRequest, body: AsyncIterator[bytes]) -> ListImport:
         """Spools the body, then imports it in the background; answers once spooled."""
         _check(request)
-        if self._running is not None and not self._running.done():
+        if any(j.state in ("receiving", "importing") for j in self._imports.values()):
             raise ImportRefused(409, "import_running", "another list is being imported; retry")
         job = ListImport(id="imp-" + secrets.token_hex(8), list=request.name)
         job.started_at = self._clock()
