@@ -132,3 +132,21 @@ async def test_a_second_import_while_one_is_received_is_refused(sim: Simulator) 
         done = await daemon.list_imports.finished(started["id"])
     assert second == (409, "import_running")
     assert done.state == "done" and done.info is not None and done.info["numbers"] == 2
+
+
+async def test_a_file_the_reader_chokes_on_fails_the_import_and_frees_the_slot(
+    sim: Simulator,
+) -> None:
+    mac_csv = b"name,phone\rAnna,+48600000007\rJan,+48600000008\r"  # Excel's "CSV (Macintosh)"
+    async with running_daemon(sim) as (daemon, http):
+        async with http.post("/v1/lists/x/import?format=csv&delimiter=ab", data=b"1\n") as r:
+            refused = (r.status, (await r.json())["error"]["field"])
+        async with http.post("/v1/lists/mac/import?format=csv", data=mac_csv) as r:
+            started = await r.json()
+        assert daemon.list_imports is not None
+        failed = await daemon.list_imports.finished(started["id"])
+        async with http.post("/v1/lists/next/import", data=b"+48600000009\n") as r:
+            after = r.status
+    assert refused == (400, "delimiter")
+    assert failed.state in ("failed", "done") and failed.state != "importing"
+    assert after == 202  # the slot is free again

@@ -36,6 +36,7 @@ log = structlog.get_logger("hlrd.lists")
 
 MAX_UPLOAD = 4 << 30  # 4 GiB: the US registry's full file is about 2.5 GiB
 KEEP = 20
+IDLE_S = 60.0  # an upload that sends nothing for this long is dropped
 
 
 class ImportRefused(Exception):
@@ -91,6 +92,9 @@ class ListImports:
         self._imports: OrderedDict[str, ListImport] = OrderedDict()
         self._running: asyncio.Task[None] | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}  # the latest import's
+        # A spool left by a killed daemon is a registry's plaintext: gone at start.
+        for left in (gate.files.directory / "incoming").glob("*.upload"):
+            left.unlink(missing_ok=True)
 
     def get(self, import_id: str) -> ListImport:
         found = self._imports.get(import_id)
@@ -137,7 +141,15 @@ class ListImports:
         spool.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as out:
-            async for chunk in body:
+            while True:
+                try:  # a client that stops sending must not hold the only import slot
+                    chunk = await asyncio.wait_for(anext(body), IDLE_S)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise ImportRefused(
+                        400, "bad_request", f"the upload stalled for {IDLE_S:.0f} s"
+                    ) from None
                 job.bytes_total += len(chunk)
                 if job.bytes_total > MAX_UPLOAD:
                     raise ImportRefused(413, "bad_request", f"a list is at most {MAX_UPLOAD} bytes")
@@ -163,8 +175,9 @@ class ListImports:
                 progress=told,
             )
             await self._gate.reload_if_changed()
-        except (ListError, OSError) as exc:
-            self._fail(job, str(exc).replace(str(spool), "the file"))
+        except Exception as exc:  # any: an import left "importing" would block every other
+            why = str(exc) if isinstance(exc, ListError | OSError) else f"unreadable: {exc}"
+            self._fail(job, why.replace(str(spool), "the file"))
             return
         finally:
             await asyncio.to_thread(spool.unlink, True)
@@ -196,6 +209,10 @@ def _check(request: ImportRequest) -> None:
     if request.options.format not in FORMATS:
         raise ImportRefused(
             400, "invalid_parameter", f"format: one of {', '.join(FORMATS)}", "format"
+        )
+    if len(request.options.delimiter) > 1:
+        raise ImportRefused(
+            400, "invalid_parameter", "delimiter: one character (, ; or a tab)", "delimiter"
         )
     if request.change not in ("", "add", "delete"):
         raise ImportRefused(400, "invalid_parameter", "change: add or delete, or none", "change")

@@ -244,6 +244,8 @@ class Washer:
                         exhausted = True
                 if not ahead:
                     break
+                if self._stop == "cancelled":
+                    break  # nothing to download: the chunks ahead are dropped, not paid for
                 chunk, checking = ahead.popleft()
                 await self._record(chunk, await checking, began)
                 began = time.monotonic()
@@ -288,8 +290,7 @@ class Washer:
         loop, without a task each. A number being looked up is decided once, when
         its answer comes, for every row that has it; at most IN_FLIGHT lookups of the
         job wait at once."""
-        self._renew_memo()
-        checker, service, policy, memo = self.checker, self.checker.service, self.policy, self._memo
+        checker, service, policy = self.checker, self.checker.service, self.policy
         loop = asyncio.get_running_loop()
         lines: list[Line | None] = [None] * len(chunk)
         waits: list[tuple[int, asyncio.Future[Line]]] = []
@@ -305,7 +306,8 @@ class Washer:
                 lines[i] = _line(None, f"{INVALID}:{exc.problem.value}", "")
                 continue
             e164 = msisdn.e164
-            known = memo.get(e164)
+            self._renew_memo()  # per row: a chunk can wait long for its lookups
+            known = self._memo.get(e164)
             if known is not None:
                 lines[i] = known.repeat  # a duplicate: the decision this job made for it
                 continue
@@ -328,7 +330,7 @@ class Washer:
             self._deciding[e164] = decided
             self._in_flight += 1
             future.add_done_callback(
-                functools.partial(self._answered, msisdn, cleared, decision_id, decided)
+                functools.partial(self._answered, msisdn, cleared, decision_id, decided, self._memo)
             )
             waits.append((i, decided))
             while self._in_flight >= IN_FLIGHT:
@@ -348,10 +350,13 @@ class Washer:
         cleared: Cleared,
         decision_id: str,
         decided: asyncio.Future[Line],
+        memo: dict[str, Line],
         lookup: asyncio.Future[LookupResult],
     ) -> None:
-        """A lookup's answer, decided (on the event loop, as it comes)."""
-        self._deciding.pop(msisdn.e164, None)
+        """A lookup's answer, decided (on the event loop, as it comes); remembered
+        only if nothing changed since it was asked (`memo` is still the job's)."""
+        if self._deciding.get(msisdn.e164) is decided:
+            del self._deciding[msisdn.e164]
         self._in_flight -= 1
         self._room.set()
         if decided.done():
@@ -360,11 +365,11 @@ class Washer:
             answer = self.checker.after(
                 msisdn, self.policy, cleared, lookup.result(), decision_id, "job"
             )
+            line = self._remember(answer, msisdn.e164) if memo is self._memo else None
+            decided.set_result(line or _line(answer, "", msisdn.e164))
         except BaseException as exc:  # the lookup's error (or cancellation) to its rows
             decided.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
             decided.exception()  # retrieved: a job that stopped may never await it
-            return
-        decided.set_result(self._remember(answer, msisdn.e164))
 
     def _remember(self, answer: Answer, e164: str) -> Line:
         line = _line(answer, "", e164)
@@ -385,6 +390,7 @@ class Washer:
         )
         if not same or now - self._memo_since > MEMO_S:
             self._memo = {}
+            self._deciding = {}  # lookups asked before: their rows only, not duplicates
             self._memo_version, self._memo_since = version, now
 
     def _number(self, row: Row) -> Msisdn:
